@@ -1,0 +1,142 @@
+//! The validated configuration: what `proxy.toml` means once every key has
+//! been checked. [`raw`] holds the serde shape of the file; [`load`] turns it
+//! into a [`Config`] of real types, or a [`ConfigError`] that names the file,
+//! the key and the reason.
+
+mod error;
+mod raw;
+
+pub use error::ConfigError;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::header::HeaderName;
+use http::uri::Authority;
+
+/// Everything gatehouse needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; errors and reloads refer to it.
+    pub path: PathBuf,
+    pub listen: Listen,
+    pub server: Server,
+    pub tls: Tls,
+    pub store: Store,
+    pub session: Session,
+    pub login: Login,
+    pub headers: IdentityHeaders,
+    pub timeouts: Timeouts,
+    /// At least one; no two share host and path.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub https: SocketAddr,
+    /// Plain listener that only redirects to the https origin.
+    pub http: Option<SocketAddr>,
+    /// Plain listener for health and metrics; never the public one.
+    pub admin: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Worker threads; 0 in the file becomes the number of CPU cores.
+    pub workers: usize,
+    /// Shown in page titles and headings.
+    pub app_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// Absolute paths (relative ones are resolved against the config's folder).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// `Strict-Transport-Security: max-age`; zero disables the header.
+    pub hsts: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `memory://`: embedded, one process only.
+    Memory,
+    /// `redis://`, `rediss://` or `redis+unix://`, kept as written for the redis crate.
+    Redis(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub url: StoreUrl,
+    pub key_prefix: String,
+    /// Sessions cached in-process between store lookups; 0 = no cache.
+    pub cache_capacity: usize,
+    /// Upper bound on every single store operation.
+    pub timeout: Duration,
+    /// Bound on entries held by the embedded store.
+    pub max_entries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Always starts with `__Host-`.
+    pub cookie_name: String,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Absolute path of `users.toml`.
+    pub users_file: PathBuf,
+    pub max_failures: u32,
+    pub lockout: Duration,
+}
+
+/// Names of the identity headers injected upstream (and stripped from clients).
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: HeaderName,
+    pub email: HeaderName,
+    pub groups: HeaderName,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response: Duration,
+    pub client_header: Duration,
+    pub keep_alive_idle: Duration,
+    pub shutdown_drain: Duration,
+    pub tls_handshake: Duration,
+    pub max_header_bytes: usize,
+    /// `None` when the file says 0 (unlimited).
+    pub max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Required,
+    Public,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Lower-cased, without port; `None` matches any host.
+    pub host: Option<String>,
+    /// Starts with `/`; no trailing `/` unless it is exactly `/`.
+    pub path: String,
+    /// `host:port` of the plain-HTTP upstream.
+    pub upstream: Authority,
+    pub auth: Auth,
+    /// Empty = any logged-in user.
+    pub groups: Vec<String>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    raw::load(path)
+}
