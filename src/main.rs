@@ -1,1 +1,176 @@
-fn main() {}
+//! The `gatehouse` command: parses arguments, sets up logging, binds the
+//! listeners, turns signals into a shutdown future, and hands over to the
+//! library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use gatehouse::config::{self, Config};
+
+/// A TLS-terminating reverse proxy that makes users log in before they
+/// reach your application.
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about)]
+struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = "proxy.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config, the users file and the certificates.
+    Check,
+    /// Read a password from stdin and print its argon2id hash for users.toml.
+    HashPassword,
+}
+
+/// Exit code for usage and config errors (clap uses it for usage errors too).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for failures at run time.
+const EXIT_RUNTIME: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check) => check(&cli.config),
+        Some(Command::HashPassword) => hash_password(),
+        None => serve(&cli.config),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match gatehouse::check(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} route{})",
+                path.display(),
+                config.routes.len(),
+                if config.routes.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("Password: ")
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| {
+            let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+            trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
+        })
+    };
+    match password {
+        Ok(password) if !password.is_empty() => {
+            println!("{}", gatehouse::users::hash_password(&password));
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            eprintln!("error: the password is empty");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("error: cannot read the password: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn serve(path: &std::path::Path) -> ExitCode {
+    init_logging();
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.workers)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    runtime.block_on(async move {
+        let listeners = match bind(&config).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        match gatehouse::run(config, listeners, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e @ gatehouse::RunError::Config(_)) => {
+                tracing::error!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        }
+    })
+}
+
+async fn bind(config: &Config) -> Result<gatehouse::Listeners, String> {
+    async fn one(addr: std::net::SocketAddr, key: &str) -> Result<TcpListener, String> {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (listen.{key}): {e}"))
+    }
+    let l = &config.listen;
+    Ok(gatehouse::Listeners {
+        https: one(l.https, "https").await?,
+        http: match l.http {
+            Some(addr) => Some(one(addr, "http").await?),
+            None => None,
+        },
+        admin: match l.admin {
+            Some(addr) => Some(one(addr, "admin").await?),
+            None => None,
+        },
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Human-readable lines by default; JSON lines with `GATEHOUSE_LOG_FORMAT=json`.
+/// `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("GATEHOUSE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,50 @@
+//! The admin listener (plain HTTP, never the public one): `/healthz` and
+//! `/readyz`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Response, StatusCode};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::{full, Body};
+use crate::proxy::Gateway;
+
+/// Accepts until `stop` is cancelled (after the drain).
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: CancellationToken) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = stop.cancelled() => return,
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, Infallible>(answer(req.uri().path(), &gateway).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(path: &str, gateway: &Gateway) -> Response<Body> {
+    let (status, text) = match path {
+        "/healthz" => (StatusCode::OK, "ok\n"),
+        "/readyz" if gateway.ready().await => (StatusCode::OK, "ready\n"),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        _ => (StatusCode::NOT_FOUND, "not found\n"),
+    };
+    let mut response = Response::new(full(text));
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,341 @@
+//! A request's life in the proxy, as named phases run in this order:
+//!
+//! 1. [`Gateway::request_filter`]: method, header size, host and path
+//!    checks; the path is normalized here, once, for everything after.
+//! 2. reserved paths (`/.gatehouse/…`) are answered by the proxy itself.
+//! 3. routing: the longest matching `[[route]]`, or 404.
+//! 4. [`Gateway::authenticate`]: on `required` routes, the session decides
+//!    whether the request goes on (with an identity) or is answered here.
+//! 5. [`Gateway::upstream_request`]: hop-by-hop and client-sent identity
+//!    headers removed, then identity and `X-Forwarded-*` set.
+//! 6. forwarding ([`upstream`]), and [`Gateway::response_filter`] on the
+//!    way back; the access log line is written when the body ends.
+
+mod access_log;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE,
+};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::config::{Auth, Config, Route};
+use crate::error::{wants_html, ProxyError};
+use crate::headers;
+use crate::path::{normalize_path, NormalizedPath};
+use crate::routing::Router;
+use crate::server::InFlight;
+use access_log::{AccessLog, LoggedBody};
+use upstream::Upstreams;
+
+/// Paths under this prefix belong to the proxy and are never forwarded.
+pub const RESERVED_PREFIX: &str = "/.gatehouse/";
+
+/// Everything one config generation needs to serve requests.
+pub struct Gateway {
+    config: Config,
+    router: Router,
+    upstreams: Upstreams,
+    /// `Strict-Transport-Security` value; `None` when `[tls] hsts` is zero.
+    hsts: Option<HeaderValue>,
+    /// Set when shutdown begins, so that readiness turns false at once.
+    draining: AtomicBool,
+}
+
+/// Who the session says the user is, for the identity headers.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// A request that passed the request filter.
+struct Checked {
+    host: String,
+    path: NormalizedPath,
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> Result<Self, crate::server::RunError> {
+        let hsts = (!config.tls.hsts.is_zero()).then(|| {
+            HeaderValue::try_from(format!("max-age={}", config.tls.hsts.as_secs()))
+                .expect("digits are a valid header value")
+        });
+        Ok(Gateway {
+            router: Router::new(&config.routes),
+            upstreams: Upstreams::new(&config.routes),
+            hsts,
+            config,
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Marks the start of shutdown (readiness turns false).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// True while the proxy should receive traffic.
+    pub async fn ready(&self) -> bool {
+        !self.draining.load(Ordering::Acquire)
+    }
+
+    /// Serves one request from a client at `peer`.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        in_flight: InFlight,
+    ) -> Response<Body> {
+        let mut log = AccessLog::new(peer, req.method().clone(), req.uri().path());
+        let html = wants_html(req.headers());
+        let mut response = match self.proxy(req, peer, &mut log).await {
+            Ok(response) => response,
+            Err(e) => {
+                log.error = Some(e.to_string());
+                e.into_response(html, &self.config.server.app_name)
+            }
+        };
+        self.response_filter(&mut response);
+        log.status = response.status();
+        response.map(|body| LoggedBody::new(body, log, in_flight).boxed())
+    }
+
+    async fn proxy(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        log: &mut AccessLog,
+    ) -> Result<Response<Body>, ProxyError> {
+        let checked = self.request_filter(&req)?;
+        log.host = checked.host.clone();
+        log.path = checked.path.forward.clone();
+
+        if checked.path.matching.starts_with(RESERVED_PREFIX) {
+            return Err(ProxyError::NoRoute);
+        }
+
+        let route = self
+            .router
+            .find(Some(&checked.host), &checked.path.matching)
+            .ok_or(ProxyError::NoRoute)?;
+        log.route = Some(route.path.clone());
+        log.upstream = Some(route.upstream.to_string());
+
+        let identity = self.authenticate(route, &req).await?;
+        log.user = identity.as_ref().map(|i| i.user.clone());
+
+        let mut req = req;
+        let client_upgrade = headers::websocket_upgrade_requested(req.headers())
+            .then(|| hyper::upgrade::on(&mut req));
+        let upstream_req = self.upstream_request(
+            req,
+            route,
+            &checked,
+            peer,
+            identity.as_ref(),
+            client_upgrade.is_some(),
+        )?;
+        let mut response = self.upstreams.send(route, upstream_req).await?;
+
+        if let (Some(client), http::StatusCode::SWITCHING_PROTOCOLS) =
+            (client_upgrade, response.status())
+        {
+            upstream::tunnel(client, hyper::upgrade::on(&mut response));
+            let mut switched = Response::new(crate::body::empty());
+            *switched.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+            let headers = switched.headers_mut();
+            for (name, value) in response.headers() {
+                if name != CONTENT_LENGTH {
+                    headers.append(name, value.clone());
+                }
+            }
+            return Ok(switched);
+        }
+        let mut response = response.map(|body| body.map_err(Into::into).boxed());
+        headers::remove_hop_by_hop(response.headers_mut());
+        headers::drop_session_set_cookie(response.headers_mut(), &self.config.session.cookie_name);
+        Ok(response)
+    }
+
+    /// Phase 1: refuses what must never be forwarded, and normalizes the path.
+    fn request_filter(&self, req: &Request<Incoming>) -> Result<Checked, ProxyError> {
+        if req.method() == Method::TRACE || req.method() == Method::CONNECT {
+            return Err(ProxyError::MethodNotAllowed);
+        }
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if header_bytes > self.config.timeouts.max_header_bytes {
+            return Err(ProxyError::HeadersTooLarge);
+        }
+        let host = request_host(req)?;
+        let path = normalize_path(req.uri().path()).map_err(|_| ProxyError::BadRequest("path"))?;
+        Ok(Checked { host, path })
+    }
+
+    /// Phase 4: public routes pass with no identity; required ones need a session.
+    async fn authenticate(
+        &self,
+        route: &Route,
+        _req: &Request<Incoming>,
+    ) -> Result<Option<Identity>, ProxyError> {
+        match route.auth {
+            Auth::Public => Ok(None),
+            Auth::Required => Err(ProxyError::Unauthenticated),
+        }
+    }
+
+    /// Phase 5: the request as the upstream will see it.
+    fn upstream_request(
+        &self,
+        req: Request<Incoming>,
+        route: &Route,
+        checked: &Checked,
+        peer: SocketAddr,
+        identity: Option<&Identity>,
+        websocket: bool,
+    ) -> Result<Request<Body>, ProxyError> {
+        let (mut parts, body) = req.into_parts();
+        let names = &self.config.headers;
+        // Order matters: strip everything a client may have sent about
+        // identity (also via `Connection`) before injecting the session's.
+        headers::remove_hop_by_hop(&mut parts.headers);
+        headers::strip_identity_headers(
+            &mut parts.headers,
+            &[&names.user, &names.email, &names.groups],
+        );
+        headers::strip_session_cookie(&mut parts.headers, &self.config.session.cookie_name);
+        headers::set_forwarded_headers(&mut parts.headers, peer.ip(), Some(&checked.host));
+        if let Some(identity) = identity {
+            inject_identity(&mut parts.headers, names, identity)?;
+        }
+        if websocket {
+            parts
+                .headers
+                .insert(UPGRADE, HeaderValue::from_static("websocket"));
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        if !parts.headers.contains_key(HOST) {
+            let host = HeaderValue::try_from(checked.host.as_str())
+                .map_err(|_| ProxyError::BadRequest("host"))?;
+            parts.headers.insert(HOST, host);
+        }
+
+        let limit = self.config.timeouts.max_body_bytes;
+        if let (Some(limit), Some(length)) = (limit, content_length(&parts.headers)) {
+            if length > limit {
+                return Err(ProxyError::BodyTooLarge);
+            }
+        }
+        let body: Body = match limit {
+            Some(limit) => Limited::new(body, limit as usize).boxed(),
+            None => body.map_err(Into::into).boxed(),
+        };
+
+        let path_and_query = match parts.uri.query() {
+            Some(query) => format!("{}?{query}", checked.path.forward),
+            None => checked.path.forward.clone(),
+        };
+        parts.uri = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(route.upstream.clone())
+            .path_and_query(
+                PathAndQuery::try_from(path_and_query)
+                    .map_err(|_| ProxyError::BadRequest("uri"))?,
+            )
+            .build()
+            .map_err(|_| ProxyError::BadRequest("uri"))?;
+        parts.version = Version::HTTP_11;
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// Phase 6, on every answer the client gets: HSTS.
+    fn response_filter(&self, response: &mut Response<Body>) {
+        if let Some(hsts) = &self.hsts {
+            response
+                .headers_mut()
+                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+    }
+}
+
+/// Sets the identity headers; a value that could break a header line fails the request.
+fn inject_identity(
+    headers: &mut http::HeaderMap,
+    names: &crate::config::IdentityHeaders,
+    identity: &Identity,
+) -> Result<(), ProxyError> {
+    let unsafe_value = || ProxyError::BadRequest("identity value not safe for a header");
+    headers.insert(
+        names.user.clone(),
+        headers::identity_header_value(&identity.user).ok_or_else(unsafe_value)?,
+    );
+    if let Some(email) = &identity.email {
+        headers.insert(
+            names.email.clone(),
+            headers::identity_header_value(email).ok_or_else(unsafe_value)?,
+        );
+    }
+    if !identity.groups.is_empty() {
+        headers.insert(
+            names.groups.clone(),
+            headers::identity_header_value(&identity.groups.join(",")).ok_or_else(unsafe_value)?,
+        );
+    }
+    Ok(())
+}
+
+/// The declared body length, when there is exactly one well-formed one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The host the client asked for: the URI authority (HTTP/2, or an
+/// absolute-form target) or the single `Host` header. A request naming two
+/// different hosts, several `Host` headers, or none at all is refused.
+fn request_host(req: &Request<Incoming>) -> Result<String, ProxyError> {
+    let mut host_headers = req.headers().get_all(HOST).iter();
+    let header = host_headers.next();
+    if host_headers.next().is_some() {
+        return Err(ProxyError::BadRequest("several Host headers"));
+    }
+    let header = match header {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|h| h.parse::<Authority>().ok())
+                .ok_or(ProxyError::BadRequest("malformed Host"))?,
+        ),
+        None => None,
+    };
+    let authority = match (req.uri().authority(), header) {
+        (Some(uri), Some(header)) if !uri.host().eq_ignore_ascii_case(header.host()) => {
+            return Err(ProxyError::BadRequest("request target names another host"));
+        }
+        (Some(uri), _) => uri.clone(),
+        (None, Some(header)) => header,
+        (None, None) => return Err(ProxyError::BadRequest("no Host")),
+    };
+    if authority.as_str().contains('@') {
+        return Err(ProxyError::BadRequest("userinfo in host"));
+    }
+    Ok(authority.as_str().to_ascii_lowercase())
+}

@@ -1,0 +1,99 @@
+//! One client connection: TLS handshake under its timeout, then HTTP/1.1 or
+//! HTTP/2 (by ALPN, via hyper-util's auto builder) until the client leaves,
+//! a client-side timeout fires, or the proxy drains.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::activity::{Activity, Tracked, Verdict};
+use crate::proxy::Gateway;
+
+/// Everything a connection needs, shared by all connections of a listener.
+pub struct ConnContext {
+    pub gateway: Arc<Gateway>,
+    pub acceptor: TlsAcceptor,
+    /// Cancelled when the proxy starts draining.
+    pub draining: CancellationToken,
+}
+
+/// Serves one accepted TCP connection to completion.
+pub async fn serve(ctx: Arc<ConnContext>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let timeouts = &ctx.gateway.config().timeouts;
+    let tls = match tokio::time::timeout(timeouts.tls_handshake, ctx.acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+
+    let activity = Activity::new();
+    let gateway = ctx.gateway.clone();
+    let service_activity = activity.clone();
+    let service = service_fn(move |req| {
+        let in_flight = service_activity.request_started();
+        let gateway = gateway.clone();
+        async move { Ok::<_, Infallible>(gateway.handle(req, peer, in_flight).await) }
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Client-side timeouts are the watchdog's job (see `activity`): hyper's
+        // own header timer would also close idle keep-alive connections.
+        .header_read_timeout(None)
+        .max_buf_size(timeouts.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(timeouts.max_header_bytes).unwrap_or(u32::MAX));
+    let io = TokioIo::new(Tracked::new(tls, activity.clone()));
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+
+    let client_header = timeouts.client_header;
+    let idle = timeouts.keep_alive_idle;
+    let mut closing = false;
+    loop {
+        let check_at = match activity.verdict(client_header, idle) {
+            Verdict::CheckAt(at) => at,
+            Verdict::HeaderTimeout => {
+                tracing::debug!(%peer, "request head not received in time; closing");
+                return;
+            }
+            Verdict::Idle if closing => return,
+            Verdict::Idle => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+                tokio::time::Instant::now() + idle
+            }
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = ctx.draining.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep_until(check_at) => {}
+        }
+    }
+}
