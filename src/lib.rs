@@ -9,6 +9,8 @@
 //! - [`redirect`]: the optional plain listener (308 to https).
 //! - [`proxy`]: the request's phases: filter → route → authenticate →
 //!   upstream request → forward → response filter → access log.
+//! - [`auth`]: session cookies resolved against the store; login, logout
+//!   and whoami under `/.gatehouse/`.
 //! - [`routing`]: host and longest-prefix route matching.
 //! - [`error`]: why the proxy answered itself, mapped to a status and a page.
 //! - [`admin`]: health endpoints on the admin listener.
@@ -26,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod pages;
 pub mod path;
 pub mod proxy;
 pub mod redirect;
+pub mod return_url;
 pub mod routing;
 pub mod server;
 pub mod session;

@@ -58,6 +58,12 @@ impl std::fmt::Debug for SessionId {
     }
 }
 
+/// A random 256-bit token, base64url: for values that must be unguessable
+/// but are not session ids (the login form's CSRF token).
+pub fn random_token() -> String {
+    SessionId::generate().cookie_value()
+}
+
 /// The hash of a session id; safe to store and to log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey(String);

@@ -22,6 +22,8 @@ pub struct AccessLog {
     pub host: String,
     /// The normalized path (or the raw one when it could not be normalized).
     pub path: String,
+    /// Kept for the login redirect; not logged (it may carry tokens).
+    pub query: Option<String>,
     pub route: Option<String>,
     pub upstream: Option<String>,
     pub user: Option<String>,
@@ -38,6 +40,7 @@ impl AccessLog {
             method,
             host: String::new(),
             path: path.to_owned(),
+            query: None,
             route: None,
             upstream: None,
             user: None,

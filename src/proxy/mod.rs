@@ -4,7 +4,7 @@
 //!    checks; the path is normalized here, once, for everything after.
 //! 2. reserved paths (`/.gatehouse/…`) are answered by the proxy itself.
 //! 3. routing: the longest matching `[[route]]`, or 404.
-//! 4. [`Gateway::authenticate`]: on `required` routes, the session decides
+//! 4. [`Authenticator::authorize`]: on `required` routes, the session decides
 //!    whether the request goes on (with an identity) or is answered here.
 //! 5. [`Gateway::upstream_request`]: hop-by-hop and client-sent identity
 //!    headers removed, then identity and `X-Forwarded-*` set.
@@ -16,6 +16,7 @@ mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use http::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE,
@@ -25,24 +26,35 @@ use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::auth::endpoints::{self, login_redirect, Call};
+use crate::auth::Authenticator;
 use crate::body::Body;
-use crate::config::{Auth, Config, Route};
+use crate::config::{Config, Route};
 use crate::error::{wants_html, ProxyError};
 use crate::headers;
 use crate::path::{normalize_path, NormalizedPath};
 use crate::routing::Router;
 use crate::server::InFlight;
+use crate::store::SessionStore;
+use crate::users::Users;
 use access_log::{AccessLog, LoggedBody};
 use upstream::Upstreams;
 
 /// Paths under this prefix belong to the proxy and are never forwarded.
-pub const RESERVED_PREFIX: &str = "/.gatehouse/";
+const RESERVED_PREFIX: &str = "/.gatehouse";
+
+/// `/.gatehouse` and everything below it.
+fn is_reserved(path: &str) -> bool {
+    path.strip_prefix(RESERVED_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 /// Everything one config generation needs to serve requests.
 pub struct Gateway {
     config: Config,
     router: Router,
     upstreams: Upstreams,
+    auth: Authenticator,
     /// `Strict-Transport-Security` value; `None` when `[tls] hsts` is zero.
     hsts: Option<HeaderValue>,
     /// Set when shutdown begins, so that readiness turns false at once.
@@ -64,7 +76,12 @@ struct Checked {
 }
 
 impl Gateway {
+    /// Loads the users file and opens the session store (which connects in
+    /// the background: an unreachable Redis is not a startup error).
     pub fn new(config: Config) -> Result<Self, crate::server::RunError> {
+        let users = Arc::new(Users::load(&config.login.users_file)?);
+        let store = SessionStore::open(&config.store)?;
+        let auth = Authenticator::new(store, users, config.session.clone(), config.login.clone());
         let hsts = (!config.tls.hsts.is_zero()).then(|| {
             HeaderValue::try_from(format!("max-age={}", config.tls.hsts.as_secs()))
                 .expect("digits are a valid header value")
@@ -72,6 +89,7 @@ impl Gateway {
         Ok(Gateway {
             router: Router::new(&config.routes),
             upstreams: Upstreams::new(&config.routes),
+            auth,
             hsts,
             config,
             draining: AtomicBool::new(false),
@@ -87,9 +105,10 @@ impl Gateway {
         self.draining.store(true, Ordering::Release);
     }
 
-    /// True while the proxy should receive traffic.
+    /// True while the proxy should receive traffic: not draining, and the
+    /// session store answers.
     pub async fn ready(&self) -> bool {
-        !self.draining.load(Ordering::Acquire)
+        !self.draining.load(Ordering::Acquire) && self.auth.store().ping().await.is_ok()
     }
 
     /// Serves one request from a client at `peer`.
@@ -101,8 +120,17 @@ impl Gateway {
     ) -> Response<Body> {
         let mut log = AccessLog::new(peer, req.method().clone(), req.uri().path());
         let html = wants_html(req.headers());
+        let navigation = html && (req.method() == Method::GET || req.method() == Method::HEAD);
         let mut response = match self.proxy(req, peer, &mut log).await {
             Ok(response) => response,
+            Err(ProxyError::Unauthenticated) if navigation && log.route.is_some() => {
+                // A browser on a protected page: off to the login form, then back.
+                let target = match &log.query {
+                    Some(query) => format!("{}?{query}", log.path),
+                    None => log.path.clone(),
+                };
+                login_redirect(&target)
+            }
             Err(e) => {
                 log.error = Some(e.to_string());
                 e.into_response(html, &self.config.server.app_name)
@@ -122,9 +150,16 @@ impl Gateway {
         let checked = self.request_filter(&req)?;
         log.host = checked.host.clone();
         log.path = checked.path.forward.clone();
+        log.query = req.uri().query().map(str::to_owned);
 
-        if checked.path.matching.starts_with(RESERVED_PREFIX) {
-            return Err(ProxyError::NoRoute);
+        if is_reserved(&checked.path.matching) {
+            let call = Call {
+                auth: &self.auth,
+                app_name: &self.config.server.app_name,
+                host: &checked.host,
+                peer,
+            };
+            return endpoints::handle(call, &checked.path.matching, req).await;
         }
 
         let route = self
@@ -134,7 +169,7 @@ impl Gateway {
         log.route = Some(route.path.clone());
         log.upstream = Some(route.upstream.to_string());
 
-        let identity = self.authenticate(route, &req).await?;
+        let identity = self.auth.authorize(route, req.headers()).await?;
         log.user = identity.as_ref().map(|i| i.user.clone());
 
         let mut req = req;
@@ -186,18 +221,6 @@ impl Gateway {
         let host = request_host(req)?;
         let path = normalize_path(req.uri().path()).map_err(|_| ProxyError::BadRequest("path"))?;
         Ok(Checked { host, path })
-    }
-
-    /// Phase 4: public routes pass with no identity; required ones need a session.
-    async fn authenticate(
-        &self,
-        route: &Route,
-        _req: &Request<Incoming>,
-    ) -> Result<Option<Identity>, ProxyError> {
-        match route.auth {
-            Auth::Public => Ok(None),
-            Auth::Required => Err(ProxyError::Unauthenticated),
-        }
     }
 
     /// Phase 5: the request as the upstream will see it.

@@ -1,0 +1,329 @@
+//! The proxy's own endpoints under `/.gatehouse/` (SPEC §4): the login
+//! form and its post, logout, and whoami.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SET_COOKIE, USER_AGENT,
+};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::{cookies, csrf, Authenticator};
+use crate::body::{empty, full, Body};
+use crate::error::ProxyError;
+use crate::headers::{session_cookie, CookieLookup};
+use crate::pages::{self, LoginView};
+use crate::proxy::Identity;
+use crate::return_url::safe_return_url;
+use crate::session::random_token;
+
+/// The login page's path.
+pub const LOGIN_PATH: &str = "/.gatehouse/login";
+const LOGOUT_PATH: &str = "/.gatehouse/logout";
+const WHOAMI_PATH: &str = "/.gatehouse/whoami";
+
+/// Largest login form accepted; larger is refused before any hashing.
+const MAX_LOGIN_BODY: usize = 8 * 1024;
+/// Longest user name looked up (longer ones cannot exist in users.toml).
+const MAX_USERNAME: usize = 256;
+
+const WRONG_CREDENTIALS: &str = "Incorrect username or password.";
+const FORM_EXPIRED: &str = "The sign-in form expired. Please try again.";
+
+/// The request facts every endpoint needs.
+pub struct Call<'a> {
+    pub auth: &'a Authenticator,
+    pub app_name: &'a str,
+    /// The host the client asked for (with port), for the same-origin check.
+    pub host: &'a str,
+    pub peer: SocketAddr,
+}
+
+/// Answers a request for a reserved path.
+pub async fn handle(
+    call: Call<'_>,
+    path: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ProxyError> {
+    match (path, req.method()) {
+        (LOGIN_PATH, &Method::GET | &Method::HEAD) => Ok(login_form(&call, req.uri().query())),
+        (LOGIN_PATH, &Method::POST) => login(&call, req).await,
+        (LOGOUT_PATH, &Method::POST) => logout(&call, req).await,
+        (WHOAMI_PATH, &Method::GET | &Method::HEAD) => whoami(&call, req.headers()).await,
+        (LOGIN_PATH | LOGOUT_PATH | WHOAMI_PATH, _) => Err(ProxyError::MethodNotAllowed),
+        _ => Err(ProxyError::NoRoute),
+    }
+}
+
+/// Where a browser without a session is sent: the login page, remembering
+/// the path and query it asked for.
+pub fn login_redirect(path_and_query: &str) -> Response<Body> {
+    let rd: String = form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect();
+    see_other(&format!("{LOGIN_PATH}?rd={rd}"))
+}
+
+/// `GET /.gatehouse/login?rd=…`: the form, with a fresh CSRF token.
+fn login_form(call: &Call<'_>, query: Option<&str>) -> Response<Body> {
+    let rd = query
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "rd")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_default();
+    form_page(call, StatusCode::OK, None, "", safe_return_url(&rd).as_ref())
+}
+
+/// The login form with a new token in both the page and the cookie.
+fn form_page(
+    call: &Call<'_>,
+    status: StatusCode,
+    error: Option<&str>,
+    username: &str,
+    return_to: &str,
+) -> Response<Body> {
+    let token = random_token();
+    let page = pages::login_page(
+        call.app_name,
+        &LoginView {
+            error,
+            username,
+            return_to,
+            csrf_token: &token,
+        },
+    );
+    let mut response = html(status, page);
+    response.headers_mut().append(
+        SET_COOKIE,
+        cookies::csrf(&csrf_cookie_name(call.auth), &token),
+    );
+    response
+}
+
+/// `POST /.gatehouse/login`.
+async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>, ProxyError> {
+    if csrf::is_cross_site(req.headers(), call.host) {
+        return Err(ProxyError::CrossSite);
+    }
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_LOGIN_BODY as u64) {
+        return Err(ProxyError::BodyTooLarge);
+    }
+    let body = Limited::new(body, MAX_LOGIN_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ProxyError::BodyTooLarge
+            } else {
+                ProxyError::BadRequest("login body")
+            }
+        })?
+        .to_bytes();
+    let form = LoginForm::parse(&body);
+    let return_to = safe_return_url(&form.rd).into_owned();
+
+    let csrf_cookie = match session_cookie(&parts.headers, &csrf_cookie_name(call.auth)) {
+        CookieLookup::One(value) => Some(value),
+        _ => None,
+    };
+    if !csrf::token_matches(csrf_cookie, Some(&form.csrf)) {
+        return Ok(form_page(
+            call,
+            StatusCode::FORBIDDEN,
+            Some(FORM_EXPIRED),
+            &form.username,
+            &return_to,
+        ));
+    }
+
+    let auth = call.auth;
+    let store = auth.store();
+    let limits = auth.login_config();
+    let user_scope = format!("u:{}", form.username);
+    let addr_scope = format!("a:{}", call.peer.ip());
+    let (user_failures, user_wait) = store.failures(&user_scope).await.map_err(store_down)?;
+    let (addr_failures, addr_wait) = store.failures(&addr_scope).await.map_err(store_down)?;
+    if user_failures >= limits.max_failures || addr_failures >= limits.max_failures {
+        tracing::info!(client = %call.peer.ip(), "login refused: too many failures");
+        return Err(ProxyError::LockedOut {
+            retry_after: user_wait.max(addr_wait),
+        });
+    }
+
+    let user = if form.username.len() <= MAX_USERNAME {
+        let users = auth.users_handle();
+        let (name, password) = (form.username.clone(), form.password.clone());
+        tokio::task::spawn_blocking(move || users.verify(&name, &password))
+            .await
+            .map_err(|_| ProxyError::StoreUnavailable)?
+    } else {
+        None
+    };
+    let Some(user) = user else {
+        store
+            .record_failure(&user_scope, limits.lockout)
+            .await
+            .map_err(store_down)?;
+        store
+            .record_failure(&addr_scope, limits.lockout)
+            .await
+            .map_err(store_down)?;
+        tracing::info!(client = %call.peer.ip(), "login failed");
+        return Ok(form_page(
+            call,
+            StatusCode::OK,
+            Some(WRONG_CREDENTIALS),
+            &form.username,
+            &return_to,
+        ));
+    };
+
+    store.clear_failures(&user_scope).await.map_err(store_down)?;
+    // A new id at every login; the session the browser held before (if
+    // any) ends, so a planted cookie can never become a logged-in one.
+    if let Some(old) = auth.session_id(&parts.headers) {
+        let _ = store.remove(&old.key(), &user.name).await;
+    }
+    let identity = Identity {
+        user: user.name.clone(),
+        email: user.email.clone(),
+        groups: user.groups.clone(),
+    };
+    let user_agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let id = auth
+        .start_session(&identity, call.peer, user_agent)
+        .await
+        .map_err(store_down)?;
+    tracing::info!(user = %identity.user, client = %call.peer.ip(), "login");
+    let mut response = see_other(&return_to);
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, cookies::session(auth.cookie_name(), &id.cookie_value()));
+    headers.append(SET_COOKIE, cookies::clear(&csrf_cookie_name(auth)));
+    Ok(response)
+}
+
+/// `POST /.gatehouse/logout[?everywhere=1]`.
+async fn logout(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>, ProxyError> {
+    if csrf::is_cross_site(req.headers(), call.host) {
+        return Err(ProxyError::CrossSite);
+    }
+    let everywhere = req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "everywhere" && v == "1")
+    });
+    let auth = call.auth;
+    if let Some(id) = auth.session_id(req.headers()) {
+        let key = id.key();
+        let store = auth.store();
+        if let Some(record) = store.get(&key).await.map_err(store_down)? {
+            if everywhere {
+                store.remove_user(&record.user).await.map_err(store_down)?;
+            } else {
+                store.remove(&key, &record.user).await.map_err(store_down)?;
+            }
+            tracing::info!(user = %record.user, everywhere, "logout");
+        }
+    }
+    let mut response = see_other(&format!("{LOGIN_PATH}?signed_out=1"));
+    response
+        .headers_mut()
+        .append(SET_COOKIE, cookies::clear(auth.cookie_name()));
+    Ok(response)
+}
+
+/// `GET /.gatehouse/whoami`: the current user as JSON, or 401.
+async fn whoami(call: &Call<'_>, headers: &HeaderMap) -> Result<Response<Body>, ProxyError> {
+    let resolved = call
+        .auth
+        .resolve(headers)
+        .await
+        .map_err(store_down)?
+        .ok_or(ProxyError::Unauthenticated)?;
+    let json = serde_json::json!({
+        "user": resolved.identity.user,
+        "email": resolved.identity.email,
+        "groups": resolved.identity.groups,
+        "created": resolved.record.created,
+        "expires": resolved.record.absolute_expiry,
+    });
+    let mut response = Response::new(full(Bytes::from(json.to_string())));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The fields of a login post; missing ones are empty.
+struct LoginForm {
+    username: String,
+    password: String,
+    rd: String,
+    csrf: String,
+}
+
+impl LoginForm {
+    fn parse(body: &[u8]) -> Self {
+        let mut form = LoginForm {
+            username: String::new(),
+            password: String::new(),
+            rd: String::new(),
+            csrf: String::new(),
+        };
+        for (key, value) in form_urlencoded::parse(body) {
+            let slot = match key.as_ref() {
+                "username" => &mut form.username,
+                "password" => &mut form.password,
+                "rd" => &mut form.rd,
+                "csrf" => &mut form.csrf,
+                _ => continue,
+            };
+            // The first value wins; a repeated field cannot override it.
+            if slot.is_empty() {
+                *slot = value.into_owned();
+            }
+        }
+        form
+    }
+}
+
+fn csrf_cookie_name(auth: &Authenticator) -> String {
+    format!("{}-csrf", auth.cookie_name())
+}
+
+fn store_down(e: crate::store::StoreError) -> ProxyError {
+    tracing::warn!(error = %e, "session store call failed");
+    ProxyError::StoreUnavailable
+}
+
+fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from(page)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A 303 to a same-origin path (already validated by the caller).
+fn see_other(location: &str) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let location =
+        HeaderValue::try_from(location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, location);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
