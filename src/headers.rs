@@ -171,14 +171,15 @@ pub fn identity_header_value(value: &str) -> Option<HeaderValue> {
 }
 
 /// A comma-separated list (the groups header) as a header value, or `None`
-/// when any item is empty, holds a `,` or is not safe: a group named
-/// `staff,admin` would otherwise reach the backend as two groups, one of
-/// them `admin`.
+/// when any item is empty, holds a `,`, has whitespace at either end or is
+/// not safe: a group named `staff,admin` would otherwise reach the backend
+/// as two groups, one of them `admin`, and ` admin` as `admin` once a
+/// backend trims list items.
 pub fn identity_list_header_value<S: AsRef<str>>(items: &[S]) -> Option<HeaderValue> {
     let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
     if items
         .iter()
-        .any(|item| item.is_empty() || item.contains(','))
+        .any(|item| item.is_empty() || item.contains(',') || item.trim() != *item)
     {
         return None;
     }
@@ -599,6 +600,7 @@ mod tests {
         assert_eq!(value, "staff,ops");
         assert!(identity_list_header_value(&["staff,admin"]).is_none());
         assert!(identity_list_header_value(&["staff", ""]).is_none());
+        assert!(identity_list_header_value(&["staff", " admin"]).is_none());
         assert!(identity_list_header_value(&["staff\r\nx: y"]).is_none());
         assert_eq!(
             identity_list_header_value::<&str>(&[]).expect("empty list"),
