@@ -9,21 +9,24 @@
 //! - [`redirect`]: the optional plain listener (308 to https).
 //! - [`proxy`]: the request's phases: filter → route → authenticate →
 //!   upstream request → forward → response filter → access log.
+//! - [`routing`]: host and longest-prefix route matching.
 //! - [`auth`]: session cookies resolved against the store; login, logout
 //!   and whoami under `/.gatehouse/`.
-//! - [`routing`]: host and longest-prefix route matching.
 //! - [`error`]: why the proxy answered itself, mapped to a status and a page.
 //! - [`admin`]: health endpoints on the admin listener.
 //! - [`body`]: the body type shared by all responses.
 //!
 //! Pure leaves that do no I/O:
 //! - [`config`]: `proxy.toml` → a validated [`config::Config`].
+//! - [`path`]: request path normalization, the one spelling routing and the upstream see.
+//! - [`return_url`]: which post-login `rd` targets are honoured (same-origin paths only).
+//! - [`headers`]: header rules: hop-by-hop, identity and forwarding headers, the session cookie.
 //! - [`session`]: session ids, cookie values and their hashed store keys.
-//! - [`path`]: request path normalization.
-//! - [`headers`]: hop-by-hop, identity, cookie and forwarding header rules.
 //! - [`pages`]: the HTML people see.
 //!
-//! And the store:
+//! Loading from disk, and the store:
+//! - [`tls`]: certificate and key → rustls server config.
+//! - [`users`]: `users.toml` and password verification.
 //! - [`store`]: the session store, embedded (`memory://`) or Redis.
 #![forbid(unsafe_code)]
 
@@ -48,9 +51,10 @@ pub mod users;
 pub use server::{run, Listeners, RunError};
 
 /// Everything `gatehouse check` validates: the config, the certificates and
-/// (once sessions exist) the users file.
+/// the users file.
 pub fn check(path: &std::path::Path) -> Result<config::Config, config::ConfigError> {
     let config = config::load(path)?;
     tls::server_config(&config.tls)?;
+    users::Users::load(&config.login.users_file)?;
     Ok(config)
 }
