@@ -74,7 +74,7 @@ fn login_form(call: &Call<'_>, query: Option<&str>) -> Response<Body> {
                 .map(|(_, v)| v.into_owned())
         })
         .unwrap_or_default();
-    form_page(call, StatusCode::OK, None, "", safe_return_url(&rd).as_ref())
+    form_page(call, StatusCode::OK, None, "", safe_return_url(&rd))
 }
 
 /// The login form with a new token in both the page and the cookie.
@@ -129,7 +129,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         })?
         .to_bytes();
     let form = LoginForm::parse(&body);
-    let return_to = safe_return_url(&form.rd).into_owned();
+    let return_to = safe_return_url(&form.rd).to_owned();
 
     let csrf_cookie = match session_cookie(&parts.headers, &csrf_cookie_name(call.auth)) {
         CookieLookup::One(value) => Some(value),

@@ -130,7 +130,7 @@ impl Authenticator {
     pub fn session_id(&self, headers: &HeaderMap) -> Option<SessionId> {
         match session_cookie(headers, &self.session.cookie_name) {
             CookieLookup::One(value) => SessionId::parse(value),
-            CookieLookup::None | CookieLookup::Ambiguous => None,
+            CookieLookup::Absent | CookieLookup::Ambiguous => None,
         }
     }
 
