@@ -1,4 +1,0 @@
-#![allow(unused)]
-pub fn hash_password(p: &str) -> String {
-    todo!()
-}
