@@ -65,7 +65,15 @@ impl ConfigError {
     /// key) into a one-line error naming the key, without the toml crate's
     /// multi-line snippet.
     pub fn from_toml(file: impl Into<PathBuf>, source: &str, err: &toml::de::Error) -> Self {
-        let message = err.message().trim();
+        // Syntax errors come as "what\nexpected …": keep one line.
+        let message = err
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = message.as_str();
         let Some(span) = err.span() else {
             return ConfigError::new(file, "", message);
         };

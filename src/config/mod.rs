@@ -162,3 +162,6 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
     };
     checker.config(raw)
 }
+
+#[cfg(test)]
+mod tests;
