@@ -25,6 +25,7 @@ const ARGON2_LANES: u32 = 1;
 pub struct User {
     /// The login name, also sent upstream as the user identity header.
     pub name: String,
+    /// Sent upstream in the email identity header when present.
     pub email: Option<String>,
     /// Sent upstream comma-separated, hence no commas inside a group name.
     pub groups: Vec<String>,
@@ -130,14 +131,18 @@ impl Users {
         Ok(Users { by_name, dummy })
     }
 
+    /// The account named exactly `name` (case-sensitive), e.g. to check on
+    /// reload that a session's user still exists.
     pub fn get(&self, name: &str) -> Option<&User> {
         self.by_name.get(name)
     }
 
+    /// How many accounts the file holds.
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
 
+    /// True when nobody can log in (public routes still work).
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

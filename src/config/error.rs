@@ -25,7 +25,9 @@ pub struct ConfigError {
 /// A 1-based line and column (in characters) inside a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
+    /// Counted from 1.
     pub line: usize,
+    /// Counted from 1, in characters.
     pub column: usize,
 }
 
@@ -44,7 +46,7 @@ impl ConfigError {
         }
     }
 
-    /// The file could not be read; `reason` names what was being read.
+    /// `file` (named by `key`) could not be read; keeps the OS reason.
     pub fn unreadable(file: impl Into<PathBuf>, key: impl Into<String>, err: &io::Error) -> Self {
         ConfigError::new(file, key, format!("cannot read the file: {err}"))
     }
@@ -81,18 +83,23 @@ impl ConfigError {
         ConfigError::new(file, key, readable_toml_message(message)).at_span(source, span)
     }
 
+    /// The file at fault, as given (proxy.toml) or resolved (TLS, users).
     pub fn file(&self) -> &Path {
         &self.file
     }
 
+    /// The key path, e.g. `route[2].upstream` (arrays count from 0); empty
+    /// when the whole file is at fault.
     pub fn key(&self) -> &str {
         &self.key
     }
 
+    /// Where in the file, when known.
     pub fn position(&self) -> Option<Position> {
         self.position
     }
 
+    /// What is wrong, in words, without file, key or position.
     pub fn reason(&self) -> &str {
         &self.reason
     }

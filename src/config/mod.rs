@@ -5,6 +5,7 @@
 
 pub mod defaults;
 mod error;
+mod headers;
 mod locate;
 mod raw;
 mod route;

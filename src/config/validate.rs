@@ -6,15 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http::header::HeaderName;
 use toml::Spanned;
 
 use super::defaults as default;
-use super::raw::{RawConfig, RawHeaders, RawSession, RawStore, RawTimeouts, Value};
-use super::{
-    Config, ConfigError, IdentityHeaders, Listen, Login, Server, Session, Store, StoreUrl,
-    Timeouts, Tls,
-};
+use super::raw::{RawConfig, RawSession, RawStore, RawTimeouts, Value};
+use super::{Config, ConfigError, Listen, Login, Server, Session, Store, StoreUrl, Timeouts, Tls};
 
 /// Validation context: which file, its text (for positions) and its folder
 /// (for relative paths).
@@ -41,6 +37,8 @@ impl Checker<'_> {
         }
     }
 
+    /// A humantime duration (`"250ms"`, `"2s"`, `"30m"`, `"12h"`, `"365d"`),
+    /// or `default` when the key is absent.
     pub fn duration(
         &self,
         key: &str,
@@ -59,7 +57,7 @@ impl Checker<'_> {
             self.error(key, Some(text), reason)
         })?;
         if zero == Zero::Refused && duration.is_zero() {
-            let reason = format!("{:?} is zero, which would fail every wait", text.get_ref());
+            let reason = format!("{:?} must be longer than zero", text.get_ref());
             return Err(self.error(key, Some(text), reason));
         }
         Ok(duration)
@@ -89,6 +87,7 @@ impl Checker<'_> {
         Ok(self.folder.join(text))
     }
 
+    /// A number no smaller than `minimum`; `why` ends the error sentence.
     fn at_least<T: Copy + PartialOrd + std::fmt::Display>(
         &self,
         key: &str,
@@ -108,6 +107,7 @@ impl Checker<'_> {
         Ok(n)
     }
 
+    /// The whole file: every section, defaults applied, first error returned.
     pub fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let timeouts = self.timeouts(&raw.timeouts)?;
         Ok(Config {
@@ -309,49 +309,6 @@ impl Checker<'_> {
         })
     }
 
-    fn headers(&self, raw: &RawHeaders) -> Result<IdentityHeaders, ConfigError> {
-        let user = self.header("headers.user", &raw.user, default::HEADER_USER)?;
-        let email = self.header("headers.email", &raw.email, default::HEADER_EMAIL)?;
-        let groups = self.header("headers.groups", &raw.groups, default::HEADER_GROUPS)?;
-        // Clients may smuggle `X_Forwarded_User`; the names must differ even
-        // then, or stripping one would strip another.
-        let folded = |name: &HeaderName| name.as_str().replace('_', "-");
-        let named = [
-            ("headers.user", &raw.user, &user),
-            ("headers.email", &raw.email, &email),
-            ("headers.groups", &raw.groups, &groups),
-        ];
-        for (i, (key, value, name)) in named.iter().enumerate() {
-            if let Some((first, ..)) = named[..i].iter().find(|(.., n)| folded(n) == folded(name)) {
-                let reason = format!("\"{name}\" is the same header as {first}");
-                return Err(self.error(key, value.as_ref(), reason));
-            }
-        }
-        Ok(IdentityHeaders {
-            user,
-            email,
-            groups,
-        })
-    }
-
-    fn header(
-        &self,
-        key: &str,
-        value: &Value<String>,
-        default: &str,
-    ) -> Result<HeaderName, ConfigError> {
-        let text = value.as_ref().map_or(default, |v| v.get_ref().as_str());
-        let name = HeaderName::from_bytes(text.as_bytes()).map_err(|_| {
-            let reason = format!("{text:?} is not a valid header name");
-            self.error(key, value.as_ref(), reason)
-        })?;
-        if RESERVED_HEADERS.contains(&name.as_str()) {
-            let reason = format!("{text:?} is a header the proxy itself manages");
-            return Err(self.error(key, value.as_ref(), reason));
-        }
-        Ok(name)
-    }
-
     fn timeouts(&self, raw: &RawTimeouts) -> Result<Timeouts, ConfigError> {
         use default::*;
         let d = |key, value, default| self.duration(key, value, default, Zero::Refused);
@@ -394,26 +351,6 @@ impl Checker<'_> {
         })
     }
 }
-
-/// Headers the proxy sets, strips or relies on itself; an identity header
-/// with one of these names would break forwarding or open a hole.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "cookie",
-    "set-cookie",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
-];
 
 /// RFC 9110 `tchar`: what a cookie name (a token) may contain.
 pub(super) fn is_token_byte(b: u8) -> bool {
