@@ -427,4 +427,3 @@ fn store_and_limits() {
     let body = with_https(&format!("[tls]\ncert = \"\"\n{ROUTE}"));
     err(&body, "tls.cert", Some((4, 8)));
 }
-
