@@ -1,12 +1,17 @@
 //! The validated configuration: what `proxy.toml` means once every key has
-//! been checked. [`raw`] holds the serde shape of the file; [`load`] turns it
-//! into a [`Config`] of real types, or a [`ConfigError`] that names the file,
-//! the key and the reason.
+//! been checked. `raw` holds the serde shape of the file; `validate` (and
+//! `route`) turn it into a [`Config`] of real types, or a [`ConfigError`] that
+//! names the file, the key, the line:column and the reason.
 
+pub mod defaults;
 mod error;
+mod headers;
+mod locate;
 mod raw;
+mod route;
+mod validate;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, Position};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -136,7 +141,28 @@ pub struct Route {
     pub response_timeout: Duration,
 }
 
-/// Reads and validates the config file at `path`.
+/// Reads and validates the config file at `path`. Does no other I/O: the
+/// TLS files and the users file it names are loaded by [`crate::tls`] and
+/// [`crate::users`].
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    raw::load(path)
+    let source =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, "", &e))?;
+    parse(path, &source)
 }
+
+/// Validates `source`, the text of the config file at `path` (which is only
+/// used in errors and to resolve relative paths).
+pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig =
+        toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let checker = validate::Checker {
+        file: path,
+        source,
+        folder: absolute.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    checker.config(raw)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,115 @@
-//! The serde shape of proxy.toml (to be written).
-use super::{Config, ConfigError};
-use std::path::Path;
-pub(super) fn load(_path: &Path) -> Result<Config, ConfigError> {
-    todo!()
+//! The serde shape of proxy.toml, exactly as written: every key optional
+//! (defaults are applied in [`super::validate`]) and every value spanned, so
+//! that validation errors can point at line and column. Unknown keys are
+//! refused by `deny_unknown_fields` on every table.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A value and where it sits in the file.
+pub(super) type Value<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub listen: RawListen,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub session: RawSession,
+    #[serde(default)]
+    pub login: RawLogin,
+    #[serde(default)]
+    pub headers: RawHeaders,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub route: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawListen {
+    pub https: Value<String>,
+    pub http: Value<String>,
+    pub admin: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub workers: Value<usize>,
+    pub app_name: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub cert: Value<String>,
+    pub key: Value<String>,
+    pub hsts: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub url: Value<String>,
+    pub key_prefix: Value<String>,
+    pub cache_capacity: Value<usize>,
+    pub timeout: Value<String>,
+    pub max_entries: Value<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSession {
+    pub cookie_name: Value<String>,
+    pub idle_timeout: Value<String>,
+    pub absolute_timeout: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLogin {
+    pub users_file: Value<String>,
+    pub max_failures: Value<u32>,
+    pub lockout: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeaders {
+    pub user: Value<String>,
+    pub email: Value<String>,
+    pub groups: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    pub connect: Value<String>,
+    pub response: Value<String>,
+    pub client_header: Value<String>,
+    pub keep_alive_idle: Value<String>,
+    pub shutdown_drain: Value<String>,
+    pub tls_handshake: Value<String>,
+    pub max_header_bytes: Value<usize>,
+    pub max_body_bytes: Value<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    pub host: Value<String>,
+    pub path: Value<String>,
+    pub upstream: Value<String>,
+    pub auth: Value<String>,
+    pub groups: Option<Vec<Spanned<String>>>,
+    pub connect_timeout: Value<String>,
+    pub response_timeout: Value<String>,
 }
