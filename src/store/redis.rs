@@ -251,7 +251,8 @@ impl RedisStore {
             .ignore()
             .cmd("INCR")
             .arg(&key);
-        let (count,): (u64,) = self.bounded(&pipe, &mut conn).await?;
+        // Not retried: a lost reply would count one failure twice.
+        let (count,): (u64,) = self.bounded_once(&pipe, &mut conn).await?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
@@ -367,7 +368,33 @@ impl RedisStore {
     }
 
     /// One round trip (a command or a pipeline), bounded by the timeout.
+    ///
+    /// A connection that broke while idle (Redis restarted, failed over,
+    /// or closed it) fails its next call, and the manager starts
+    /// reconnecting; one retry on the fresh connection spares that request
+    /// a 503. Only for queries that are safe to run twice: every one except
+    /// the failure counter's `INCR`, which uses [`Self::bounded_once`].
     async fn bounded<T: redis::FromRedisValue>(
+        &self,
+        query: &(impl RoundTrip + ?Sized),
+        conn: &mut ConnectionManager,
+    ) -> Result<T, StoreError> {
+        self.within_timeout(async {
+            let result = match query.run(conn).await {
+                Err(e) if e.is_connection_dropped() => {
+                    tracing::debug!(store = %self.inner.target, error = %e, "retrying once on a new connection");
+                    query.run(conn).await
+                }
+                other => other,
+            };
+            result.map_err(|e| self.failed(e))
+        })
+        .await
+    }
+
+    /// Like [`Self::bounded`] but never retried: for queries that must not
+    /// run twice.
+    async fn bounded_once<T: redis::FromRedisValue>(
         &self,
         query: &(impl RoundTrip + ?Sized),
         conn: &mut ConnectionManager,
