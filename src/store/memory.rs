@@ -87,6 +87,8 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// [`super::SessionStore::insert`]; may evict the session closest to
+    /// expiry when the store is full.
     pub async fn insert(
         &self,
         key: &SessionKey,
@@ -97,6 +99,7 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// [`super::SessionStore::get`]; expired sessions are invisible at once.
     pub async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let state = self.lock();
         Ok(state
@@ -105,6 +108,7 @@ impl MemoryStore {
             .map(|(rec, _)| rec.clone()))
     }
 
+    /// [`super::SessionStore::touch`]: rewrites only a live session.
     pub async fn touch(
         &self,
         key: &SessionKey,
@@ -120,6 +124,7 @@ impl MemoryStore {
         Ok(true)
     }
 
+    /// [`super::SessionStore::remove`].
     pub async fn remove(&self, key: &SessionKey, user: &str) -> Result<(), StoreError> {
         let mut state = self.lock();
         let removed = state.sessions.remove(key.as_str(), Instant::now());
@@ -135,6 +140,7 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// [`super::SessionStore::remove_user`].
     pub async fn remove_user(&self, user: &str) -> Result<usize, StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
@@ -145,6 +151,7 @@ impl MemoryStore {
             .count())
     }
 
+    /// [`super::SessionStore::list`].
     pub async fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
         let state = self.lock();
         let now = Instant::now();
@@ -165,12 +172,15 @@ impl MemoryStore {
         })
     }
 
+    /// [`super::SessionStore::remove_all`].
     pub async fn remove_all(&self) -> Result<usize, StoreError> {
         let mut state = self.lock();
         state.users.clear();
         Ok(state.sessions.clear(Instant::now()))
     }
 
+    /// [`super::SessionStore::record_failure`]: the window starts at the
+    /// first failure and is never extended.
     pub async fn record_failure(&self, scope: &str, window: Duration) -> Result<u32, StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
@@ -185,6 +195,7 @@ impl MemoryStore {
         Ok(1)
     }
 
+    /// [`super::SessionStore::failures`].
     pub async fn failures(&self, scope: &str) -> Result<(u32, Duration), StoreError> {
         let now = Instant::now();
         let state = self.lock();
@@ -194,6 +205,7 @@ impl MemoryStore {
         })
     }
 
+    /// [`super::SessionStore::clear_failures`].
     pub async fn clear_failures(&self, scope: &str) -> Result<(), StoreError> {
         self.lock().failures.remove(scope, Instant::now());
         Ok(())

@@ -12,21 +12,19 @@
 //! one Lua script or one `MULTI` pipeline, so no crash or race between them
 //! leaves a session missing from its user's index.
 
+mod connect;
+mod round_trip;
+
 use std::collections::HashSet;
-use std::future::Future;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionAddr, RedisError};
+use redis::aio::ConnectionManager;
+use redis::Client;
 
 use super::{SessionRecord, StoreError};
 use crate::session::SessionKey;
-
-/// First pause between attempts to reach a Redis that was down at startup.
-const FIRST_CONNECT_RETRY: Duration = Duration::from_millis(100);
-/// Longest pause between those attempts.
-const MAX_CONNECT_RETRY: Duration = Duration::from_secs(5);
+use connect::{connect, describe, manager_config};
 /// Keys asked for per `SCAN` step and deleted or read per batch.
 const SCAN_BATCH: usize = 500;
 /// Longest TTL passed to Redis (100 years), so absurd durations never
@@ -86,7 +84,7 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Parses `url` and starts connecting in the background; see
-    /// [`super::SessionStore::open`]. Fails only for a malformed URL or
+    /// [`crate::store::SessionStore::open`]. Fails only for a malformed URL or
     /// when called outside a tokio runtime.
     pub fn open(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
         // The parse error never contains the URL, so it cannot leak a password.
@@ -112,6 +110,8 @@ impl RedisStore {
         Ok(RedisStore { inner })
     }
 
+    /// [`crate::store::SessionStore::insert`]: one Lua script writes the record
+    /// (`SET PX`) and indexes it, so neither can happen without the other.
     pub async fn insert(
         &self,
         key: &SessionKey,
@@ -121,6 +121,7 @@ impl RedisStore {
         self.write_session(key, rec, ttl, "").await.map(|_| ())
     }
 
+    /// [`crate::store::SessionStore::get`]: `GET`; an unreadable record is no session.
     pub async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let mut conn = self.conn()?;
         let raw: Option<String> = self
@@ -132,6 +133,8 @@ impl RedisStore {
         Ok(raw.and_then(|raw| parse_record(key.as_str(), &raw)))
     }
 
+    /// [`crate::store::SessionStore::touch`]: the same script with `SET … XX PX`,
+    /// so a session removed meanwhile stays removed.
     pub async fn touch(
         &self,
         key: &SessionKey,
@@ -141,6 +144,7 @@ impl RedisStore {
         self.write_session(key, rec, ttl, "XX").await
     }
 
+    /// [`crate::store::SessionStore::remove`]: `DEL` and `SREM` in one `MULTI`.
     pub async fn remove(&self, key: &SessionKey, user: &str) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let mut pipe = redis::pipe();
@@ -155,6 +159,8 @@ impl RedisStore {
         self.bounded(&pipe, &mut conn).await
     }
 
+    /// [`crate::store::SessionStore::remove_user`]: reads the user's set, then
+    /// deletes those sessions and their index entries in one `MULTI`.
     pub async fn remove_user(&self, user: &str) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         self.within_timeout(async {
@@ -187,6 +193,8 @@ impl RedisStore {
         .await
     }
 
+    /// [`crate::store::SessionStore::list`]: the user's set, or a `SCAN` of all
+    /// session keys; each round trip bounded by the timeout.
     pub async fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
         let mut conn = self.conn()?;
         let Some(user) = user else {
@@ -218,6 +226,8 @@ impl RedisStore {
         Ok(records)
     }
 
+    /// [`crate::store::SessionStore::remove_all`]: `SCAN` + `UNLINK` of every
+    /// session key, then every user set; each round trip bounded.
     pub async fn remove_all(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let mut removed = 0;
@@ -234,6 +244,7 @@ impl RedisStore {
         Ok(removed)
     }
 
+    /// [`crate::store::SessionStore::record_failure`]: a fixed-window counter.
     pub async fn record_failure(&self, scope: &str, window: Duration) -> Result<u32, StoreError> {
         let mut conn = self.conn()?;
         let key = self.failure_key(scope);
@@ -256,6 +267,7 @@ impl RedisStore {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
+    /// [`crate::store::SessionStore::failures`]: `GET` and `PTTL` of the counter.
     pub async fn failures(&self, scope: &str) -> Result<(u32, Duration), StoreError> {
         let mut conn = self.conn()?;
         let key = self.failure_key(scope);
@@ -271,6 +283,7 @@ impl RedisStore {
         })
     }
 
+    /// [`crate::store::SessionStore::clear_failures`].
     pub async fn clear_failures(&self, scope: &str) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let _: usize = self
@@ -279,6 +292,7 @@ impl RedisStore {
         Ok(())
     }
 
+    /// [`crate::store::SessionStore::ping`]: a `PING` round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let _: String = self.bounded(&redis::cmd("PING"), &mut conn).await?;
@@ -358,75 +372,6 @@ impl RedisStore {
         }
     }
 
-    /// The connection, or `Unavailable` while the first connect is pending.
-    fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        self.inner
-            .conn
-            .get()
-            .cloned()
-            .ok_or(StoreError::Unavailable)
-    }
-
-    /// One round trip (a command or a pipeline), bounded by the timeout.
-    ///
-    /// A connection that broke while idle (Redis restarted, failed over,
-    /// or closed it) fails its next call, and the manager starts
-    /// reconnecting; one retry on the fresh connection spares that request
-    /// a 503. Only for queries that are safe to run twice: every one except
-    /// the failure counter's `INCR`, which uses [`Self::bounded_once`].
-    async fn bounded<T: redis::FromRedisValue>(
-        &self,
-        query: &(impl RoundTrip + ?Sized),
-        conn: &mut ConnectionManager,
-    ) -> Result<T, StoreError> {
-        self.within_timeout(async {
-            let result = match query.run(conn).await {
-                Err(e) if e.is_connection_dropped() => {
-                    tracing::debug!(store = %self.inner.target, error = %e, "retrying once on a new connection");
-                    query.run(conn).await
-                }
-                other => other,
-            };
-            result.map_err(|e| self.failed(e))
-        })
-        .await
-    }
-
-    /// Like [`Self::bounded`] but never retried: for queries that must not
-    /// run twice.
-    async fn bounded_once<T: redis::FromRedisValue>(
-        &self,
-        query: &(impl RoundTrip + ?Sized),
-        conn: &mut ConnectionManager,
-    ) -> Result<T, StoreError> {
-        self.within_timeout(async { query.run(conn).await.map_err(|e| self.failed(e)) })
-            .await
-    }
-
-    /// Bounds a whole operation by the store timeout.
-    async fn within_timeout<T>(
-        &self,
-        op: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.inner.timeout, op).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
-        }
-    }
-
-    /// Maps a Redis error; the manager has already started reconnecting if
-    /// the connection broke.
-    fn failed(&self, e: RedisError) -> StoreError {
-        tracing::debug!(store = %self.inner.target, error = %e, "session store call failed");
-        if e.is_timeout() {
-            StoreError::Timeout(self.inner.timeout)
-        } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-            StoreError::Unavailable
-        } else {
-            StoreError::Backend(e.to_string())
-        }
-    }
-
     fn session_key(&self, key: &str) -> String {
         format!("{}s:{key}", self.inner.prefix)
     }
@@ -437,96 +382,6 @@ impl RedisStore {
 
     fn failure_key(&self, scope: &str) -> String {
         format!("{}f:{scope}", self.inner.prefix)
-    }
-}
-
-/// A command or pipeline: something that is one round trip to Redis.
-trait RoundTrip {
-    fn run<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut ConnectionManager,
-    ) -> impl Future<Output = redis::RedisResult<T>> + Send;
-}
-
-impl RoundTrip for redis::Cmd {
-    fn run<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut ConnectionManager,
-    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
-        self.query_async(conn)
-    }
-}
-
-impl RoundTrip for redis::Pipeline {
-    fn run<T: redis::FromRedisValue>(
-        &self,
-        conn: &mut ConnectionManager,
-    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
-        self.query_async(conn)
-    }
-}
-
-/// Manager settings that keep one reconnect (two tries with a backoff in
-/// between) within the store timeout, and every response within it.
-fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout / 3))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_min_delay(timeout / 10)
-        .set_max_delay(timeout / 4)
-}
-
-/// Connects for the first time, retrying with backoff until it works or
-/// the store is dropped. Logs a warning for the first failure and whenever
-/// the reason changes, so a down Redis is one clear line, not a flood.
-async fn connect(inner: Weak<Inner>, client: Client, config: ConnectionManagerConfig) {
-    let mut delay = FIRST_CONNECT_RETRY;
-    let mut last_error = None;
-    let mut attempts: u32 = 0;
-    loop {
-        let Some((target, timeout)) = inner.upgrade().map(|i| (i.target.clone(), i.timeout)) else {
-            return;
-        };
-        attempts += 1;
-        let attempt = ConnectionManager::new_with_config(client.clone(), config.clone());
-        let error = match tokio::time::timeout(timeout * 2, attempt).await {
-            Ok(Ok(conn)) => {
-                if let Some(inner) = inner.upgrade() {
-                    let _ = inner.conn.set(conn);
-                    tracing::info!(store = %target, attempts, "connected to the session store");
-                }
-                return;
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no connection within {:?}", timeout * 2),
-        };
-        if last_error.as_ref() != Some(&error) {
-            tracing::warn!(
-                store = %target,
-                error = %error,
-                retry_max = ?MAX_CONNECT_RETRY,
-                "session store unreachable; retrying in the background, \
-                 routes that need a session answer 503 until it connects"
-            );
-        } else {
-            tracing::debug!(store = %target, attempts, "session store still unreachable");
-        }
-        last_error = Some(error);
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_CONNECT_RETRY);
-    }
-}
-
-/// The client's target as a URL without user, password or query.
-fn describe(client: &Client) -> String {
-    let info = client.get_connection_info();
-    let db = info.redis_settings().db();
-    match info.addr() {
-        ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}/{db}"),
-        ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}/{db}"),
-        ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
-        other => other.to_string(),
     }
 }
 
@@ -567,14 +422,6 @@ fn glob_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn described_targets_carry_no_credentials() {
-        let tcp = Client::open("redis://alice:s3cret@cache.internal:6380/2").expect("valid");
-        assert_eq!(describe(&tcp), "redis://cache.internal:6380/2");
-        let unix = Client::open("redis+unix:///run/redis.sock?db=1&pass=s3cret").expect("valid");
-        assert_eq!(describe(&unix), "redis+unix:///run/redis.sock?db=1");
-    }
 
     #[test]
     fn prefixes_are_matched_literally() {
