@@ -21,9 +21,19 @@ use super::{SessionRecord, StoreError};
 use crate::session::SessionKey;
 
 /// Handle to the embedded store; clones share the same sessions.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    // Hand-written: a derived Debug would dump every session record.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            // try_lock: formatting must never wait on (or deadlock with) the store.
+            .field("users", &self.state.try_lock().ok().map(|s| s.users.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
