@@ -1,0 +1,450 @@
+//! The Redis store, shared by every proxy instance.
+//!
+//! One [`ConnectionManager`] multiplexes all calls over one connection and
+//! reconnects by itself after Redis goes away. Until the *first* connection
+//! succeeds a background task keeps trying (the manager only reconnects a
+//! connection it once had), and calls fail fast with
+//! [`StoreError::Unavailable`]. Every call is bounded by the store timeout,
+//! so a paused or dead Redis turns into an error, never into a pile of
+//! waiting requests.
+//!
+//! Writes that must happen together (a session and its user index) run as
+//! one Lua script or one `MULTI` pipeline, so no crash or race between them
+//! leaves a session missing from its user's index.
+
+mod connect;
+mod round_trip;
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::Client;
+
+use super::{SessionRecord, StoreError};
+use crate::session::SessionKey;
+use connect::{connect, describe, manager_config};
+/// Keys asked for per `SCAN` step and deleted or read per batch.
+const SCAN_BATCH: usize = 500;
+/// Longest TTL passed to Redis (100 years), so absurd durations never
+/// become an "invalid expire time" error.
+const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Writes a session and indexes it under its user, atomically.
+///
+/// KEYS: session key, user set. ARGV: record, TTL in ms, set member,
+/// `"XX"` to write only over an existing session (touch) or `""` (insert).
+/// The user set's TTL becomes the larger of its own and the session's
+/// (PTTL is -1 for a set without one, e.g. one just created), so the index
+/// outlives every session it lists. Returns 1 if written, 0 if `XX` found
+/// no session (a logout won the race: the session stays dead).
+const WRITE_SESSION: &str = r"
+local written
+if ARGV[4] == 'XX' then
+  written = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX')
+else
+  written = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if not written then return 0 end
+redis.call('SADD', KEYS[2], ARGV[3])
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[2]) < ttl then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 1
+";
+
+/// Handle to the Redis store; clones share one connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Set once by the background connect task; empty means "not yet
+    /// connected", and every call answers `Unavailable`.
+    conn: OnceLock<ConnectionManager>,
+    prefix: String,
+    /// Bound on every call (on every round trip for `list`/`remove_all`).
+    timeout: Duration,
+    /// The URL without credentials: safe to log.
+    target: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    // Hand-written: the manager's Debug would print the client, password included.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.inner.target)
+            .field("connected", &self.inner.conn.get().is_some())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Parses `url` and starts connecting in the background; see
+    /// [`crate::store::SessionStore::open`]. Fails only for a malformed URL or
+    /// when called outside a tokio runtime.
+    pub fn open(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+        // The parse error never contains the URL, so it cannot leak a password.
+        let client = Client::open(url).map_err(|e| {
+            StoreError::Backend(format!(
+                "the store URL is not a valid redis://, rediss:// or redis+unix:// URL: {e}"
+            ))
+        })?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Backend("the Redis store must be opened inside a tokio runtime".into())
+        })?;
+        let inner = Arc::new(Inner {
+            conn: OnceLock::new(),
+            prefix: prefix.to_owned(),
+            timeout,
+            target: describe(&client),
+        });
+        runtime.spawn(connect(
+            Arc::downgrade(&inner),
+            client,
+            manager_config(timeout),
+        ));
+        Ok(RedisStore { inner })
+    }
+
+    /// [`crate::store::SessionStore::insert`]: one Lua script writes the record
+    /// (`SET PX`) and indexes it, so neither can happen without the other.
+    pub async fn insert(
+        &self,
+        key: &SessionKey,
+        rec: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.write_session(key, rec, ttl, "").await.map(|_| ())
+    }
+
+    /// [`crate::store::SessionStore::get`]: `GET`; an unreadable record is no session.
+    pub async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let raw: Option<String> = self
+            .bounded(
+                redis::cmd("GET").arg(self.session_key(key.as_str())),
+                &mut conn,
+            )
+            .await?;
+        Ok(raw.and_then(|raw| parse_record(key.as_str(), &raw)))
+    }
+
+    /// [`crate::store::SessionStore::touch`]: the same script with `SET … XX PX`,
+    /// so a session removed meanwhile stays removed.
+    pub async fn touch(
+        &self,
+        key: &SessionKey,
+        rec: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.write_session(key, rec, ttl, "XX").await
+    }
+
+    /// [`crate::store::SessionStore::remove`]: `DEL` and `SREM` in one `MULTI`.
+    pub async fn remove(&self, key: &SessionKey, user: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(self.session_key(key.as_str()))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.user_key(user))
+            .arg(key.as_str())
+            .ignore();
+        self.bounded(&pipe, &mut conn).await
+    }
+
+    /// [`crate::store::SessionStore::remove_user`]: reads the user's set, then
+    /// deletes those sessions and their index entries in one `MULTI`.
+    pub async fn remove_user(&self, user: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        self.within_timeout(async {
+            let user_key = self.user_key(user);
+            let members: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(&user_key)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.failed(e))?;
+            if members.is_empty() {
+                return Ok(0);
+            }
+            let session_keys: Vec<String> = members.iter().map(|m| self.session_key(m)).collect();
+            // SREM the members read rather than DEL the set: a session
+            // added meanwhile by a new login stays indexed.
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("DEL")
+                .arg(&session_keys)
+                .cmd("SREM")
+                .arg(&user_key)
+                .arg(&members)
+                .ignore();
+            let (removed,): (usize,) = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.failed(e))?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// [`crate::store::SessionStore::list`]: the user's set, or a `SCAN` of all
+    /// session keys; each round trip bounded by the timeout.
+    pub async fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let Some(user) = user else {
+            let mut records = Vec::new();
+            for batch in self.scan(&mut conn, "s:").await?.chunks(SCAN_BATCH) {
+                let (found, _) = self.read_sessions(&mut conn, batch).await?;
+                records.extend(found);
+            }
+            return Ok(records);
+        };
+        let user_key = self.user_key(user);
+        let members: Vec<String> = self
+            .bounded(redis::cmd("SMEMBERS").arg(&user_key), &mut conn)
+            .await?;
+        let mut records = Vec::new();
+        let mut stale = Vec::new();
+        for batch in members.chunks(SCAN_BATCH) {
+            let keys: Vec<String> = batch.iter().map(|m| self.session_key(m)).collect();
+            let (found, missing) = self.read_sessions(&mut conn, &keys).await?;
+            records.extend(found);
+            stale.extend(missing.into_iter().map(|i| batch[i].clone()));
+        }
+        // Index entries of expired sessions are cleaned up lazily, here.
+        if !stale.is_empty() {
+            let _: usize = self
+                .bounded(redis::cmd("SREM").arg(&user_key).arg(&stale), &mut conn)
+                .await?;
+        }
+        Ok(records)
+    }
+
+    /// [`crate::store::SessionStore::remove_all`]: `SCAN` + `UNLINK` of every
+    /// session key, then every user set; each round trip bounded.
+    pub async fn remove_all(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let mut removed = 0;
+        for (pattern, counts) in [("s:", true), ("u:", false)] {
+            for batch in self.scan(&mut conn, pattern).await?.chunks(SCAN_BATCH) {
+                let n: usize = self
+                    .bounded(redis::cmd("UNLINK").arg(batch), &mut conn)
+                    .await?;
+                if counts {
+                    removed += n;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// [`crate::store::SessionStore::record_failure`]: a fixed-window counter.
+    pub async fn record_failure(&self, scope: &str, window: Duration) -> Result<u32, StoreError> {
+        let mut conn = self.conn()?;
+        let key = self.failure_key(scope);
+        // SET NX PX starts a window with its expiry in the same MULTI as
+        // the INCR, so a counter can never be left without one (which
+        // would lock the scope out forever). INCR keeps the TTL.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("PX")
+            .arg(millis(window))
+            .arg("NX")
+            .ignore()
+            .cmd("INCR")
+            .arg(&key);
+        // Not retried: a lost reply would count one failure twice.
+        let (count,): (u64,) = self.bounded_once(&pipe, &mut conn).await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// [`crate::store::SessionStore::failures`]: `GET` and `PTTL` of the counter.
+    pub async fn failures(&self, scope: &str) -> Result<(u32, Duration), StoreError> {
+        let mut conn = self.conn()?;
+        let key = self.failure_key(scope);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        let (count, pttl): (Option<u64>, i64) = self.bounded(&pipe, &mut conn).await?;
+        Ok(match count {
+            Some(count) if count > 0 => (
+                u32::try_from(count).unwrap_or(u32::MAX),
+                Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+            ),
+            _ => (0, Duration::ZERO),
+        })
+    }
+
+    /// [`crate::store::SessionStore::clear_failures`].
+    pub async fn clear_failures(&self, scope: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let _: usize = self
+            .bounded(redis::cmd("DEL").arg(self.failure_key(scope)), &mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// [`crate::store::SessionStore::ping`]: a `PING` round trip.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let _: String = self.bounded(&redis::cmd("PING"), &mut conn).await?;
+        Ok(())
+    }
+
+    /// Runs [`WRITE_SESSION`]; `mode` is `"XX"` for touch, `""` for insert.
+    async fn write_session(
+        &self,
+        key: &SessionKey,
+        rec: &SessionRecord,
+        ttl: Duration,
+        mode: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let json = serde_json::to_string(rec)
+            .map_err(|e| StoreError::Backend(format!("cannot encode session record: {e}")))?;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(WRITE_SESSION)
+            .arg(2)
+            .arg(self.session_key(key.as_str()))
+            .arg(self.user_key(&rec.user))
+            .arg(json)
+            .arg(millis(ttl))
+            .arg(key.as_str())
+            .arg(mode);
+        let written: i64 = self.bounded(&cmd, &mut conn).await?;
+        Ok(written == 1)
+    }
+
+    /// Reads session records by full key; returns the readable ones and the
+    /// indexes of keys that no longer exist.
+    async fn read_sessions(
+        &self,
+        conn: &mut ConnectionManager,
+        keys: &[String],
+    ) -> Result<(Vec<SessionRecord>, Vec<usize>), StoreError> {
+        if keys.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let values: Vec<Option<String>> = self.bounded(redis::cmd("MGET").arg(keys), conn).await?;
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for (i, value) in values.into_iter().enumerate() {
+            match value {
+                Some(raw) => found.extend(parse_record(&keys[i], &raw)),
+                None => missing.push(i),
+            }
+        }
+        Ok((found, missing))
+    }
+
+    /// Every key under `prefix + kind + "*"`, by `SCAN` (never `KEYS`, which
+    /// blocks Redis for every other instance), each step bounded.
+    async fn scan(
+        &self,
+        conn: &mut ConnectionManager,
+        kind: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}{kind}*", glob_escape(&self.inner.prefix));
+        // SCAN may return a key more than once.
+        let mut keys = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH);
+            let (next, batch): (u64, Vec<String>) = self.bounded(&cmd, conn).await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
+    fn session_key(&self, key: &str) -> String {
+        format!("{}s:{key}", self.inner.prefix)
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}u:{user}", self.inner.prefix)
+    }
+
+    fn failure_key(&self, scope: &str) -> String {
+        format!("{}f:{scope}", self.inner.prefix)
+    }
+}
+
+/// A stored record, or `None` (with a warning) if it cannot be read: a
+/// corrupt record means no session, never a panic.
+fn parse_record(key: &str, raw: &str) -> Option<SessionRecord> {
+    match serde_json::from_str(raw) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable session record ignored");
+            // A hashed key, not the session id: safe to log.
+            tracing::debug!(key, "the unreadable session record");
+            None
+        }
+    }
+}
+
+/// TTL in whole milliseconds for `PX`/`PEXPIRE`: at least 1 (Redis
+/// rejects 0) and at most [`MAX_TTL_MS`].
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis())
+        .unwrap_or(MAX_TTL_MS)
+        .clamp(1, MAX_TTL_MS)
+}
+
+/// Escapes glob metacharacters so a key prefix is matched literally.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_matched_literally() {
+        assert_eq!(glob_escape("gh:"), "gh:");
+        assert_eq!(glob_escape(r"a*b?[c]\"), r"a\*b\?\[c\]\\");
+    }
+
+    #[test]
+    fn ttls_are_clamped_to_what_redis_accepts() {
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn corrupt_records_are_no_session() {
+        assert!(parse_record("k", "{not json").is_none());
+    }
+
+    #[tokio::test]
+    async fn malformed_urls_fail_to_open_and_do_not_echo_the_url() {
+        let err = RedisStore::open("redis://u:pw@[bad", "p:", Duration::from_secs(1))
+            .expect_err("malformed");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+}
