@@ -44,7 +44,8 @@ pub fn csrf(name: &str, value: &str) -> HeaderValue {
 fn to_header(cookie: &Cookie<'_>) -> HeaderValue {
     // Names come from validated config and values are base64url, so this
     // cannot fail; fall back to a harmless value rather than panic.
-    HeaderValue::try_from(cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
+    HeaderValue::try_from(cookie.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
 }
 
 #[cfg(test)]
@@ -53,7 +54,10 @@ mod tests {
 
     #[test]
     fn session_cookie_has_every_required_attribute() {
-        let v = session("__Host-gatehouse", "abc").to_str().unwrap().to_owned();
+        let v = session("__Host-gatehouse", "abc")
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(v.starts_with("__Host-gatehouse=abc"));
         for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(v.split("; ").any(|a| a == attr), "{attr} missing in {v}");
@@ -70,7 +74,10 @@ mod tests {
 
     #[test]
     fn csrf_cookie_is_strict() {
-        let v = csrf("__Host-gatehouse-csrf", "t").to_str().unwrap().to_owned();
+        let v = csrf("__Host-gatehouse-csrf", "t")
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(v.contains("SameSite=Strict") && v.contains("HttpOnly"));
     }
 }

@@ -55,7 +55,10 @@ mod tests {
     fn same_origin_passes() {
         assert!(!is_cross_site(&headers(&[]), "localhost:8443"));
         assert!(!is_cross_site(
-            &headers(&[("origin", "https://localhost:8443"), ("sec-fetch-site", "same-origin")]),
+            &headers(&[
+                ("origin", "https://localhost:8443"),
+                ("sec-fetch-site", "same-origin")
+            ]),
             "localhost:8443"
         ));
     }
@@ -63,11 +66,23 @@ mod tests {
     #[test]
     fn other_origins_are_refused() {
         let host = "localhost:8443";
-        assert!(is_cross_site(&headers(&[("origin", "https://evil.test")]), host));
+        assert!(is_cross_site(
+            &headers(&[("origin", "https://evil.test")]),
+            host
+        ));
         assert!(is_cross_site(&headers(&[("origin", "null")]), host));
-        assert!(is_cross_site(&headers(&[("origin", "http://localhost:8443")]), host));
-        assert!(is_cross_site(&headers(&[("origin", "https://localhost:8443.evil.test")]), host));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")]), host));
+        assert!(is_cross_site(
+            &headers(&[("origin", "http://localhost:8443")]),
+            host
+        ));
+        assert!(is_cross_site(
+            &headers(&[("origin", "https://localhost:8443.evil.test")]),
+            host
+        ));
+        assert!(is_cross_site(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            host
+        ));
     }
 
     #[test]

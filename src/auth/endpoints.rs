@@ -187,7 +187,10 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         ));
     };
 
-    store.clear_failures(&user_scope).await.map_err(store_down)?;
+    store
+        .clear_failures(&user_scope)
+        .await
+        .map_err(store_down)?;
     // A new id at every login; the session the browser held before (if
     // any) ends, so a planted cookie can never become a logged-in one.
     if let Some(old) = auth.session_id(&parts.headers) {
@@ -210,7 +213,10 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
     tracing::info!(user = %identity.user, client = %call.peer.ip(), "login");
     let mut response = see_other(&return_to);
     let headers = response.headers_mut();
-    headers.append(SET_COOKIE, cookies::session(auth.cookie_name(), &id.cookie_value()));
+    headers.append(
+        SET_COOKIE,
+        cookies::session(auth.cookie_name(), &id.cookie_value()),
+    );
     headers.append(SET_COOKIE, cookies::clear(&csrf_cookie_name(auth)));
     Ok(response)
 }
@@ -311,7 +317,10 @@ fn html(status: StatusCode, page: String) -> Response<Body> {
     let mut response = Response::new(full(Bytes::from(page)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
