@@ -161,12 +161,14 @@ async fn shutdown_signal() {
 }
 
 /// Human-readable lines by default; JSON lines with `GATEHOUSE_LOG_FORMAT=json`.
-/// `RUST_LOG` filters (default `info`).
+/// `RUST_LOG` filters (default `info`). Colours only on a terminal: escape
+/// codes in a log file or journal make it unreadable and ungreppable.
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("GATEHOUSE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().flatten_event(true).init();
