@@ -299,7 +299,7 @@ mod tests {
         assert!(page.contains("<label for=\"password\">"));
         assert!(page.contains("autocomplete=\"username\""));
         assert!(page.contains("type=\"password\" autocomplete=\"current-password\""));
-        assert!(PASSWORD_MAX_CHARS >= 1024);
+        const { assert!(PASSWORD_MAX_CHARS >= 1024) };
         assert!(page.contains("autofocus"));
         assert!(!page.contains("role=\"alert\""));
         assert!(!page.contains("aria-describedby"));

@@ -89,11 +89,8 @@ fn certified_key(
         )
     })?;
     let certified = CertifiedKey::new(certs, signing_key);
-    certified.keys_match().map_err(|e| {
-        let reason = format!(
-            "does not match the certificate in {} ({e})",
-            cert_path.display()
-        );
+    certified.keys_match().map_err(|_| {
+        let reason = format!("does not match the certificate in {}", cert_path.display());
         ConfigError::new(key_path, "tls.key", reason)
     })?;
     Ok(certified)

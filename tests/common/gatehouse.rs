@@ -83,7 +83,11 @@ impl Builder {
         let mut toml = format!(
             "[listen]\nhttps = \"127.0.0.1:0\"\n{}admin = \"127.0.0.1:0\"\n\n\
              [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[store]\nurl = \"{}\"\n\n",
-            if self.http_listener { "http = \"127.0.0.1:0\"\n" } else { "" },
+            if self.http_listener {
+                "http = \"127.0.0.1:0\"\n"
+            } else {
+                ""
+            },
             certs.join("localhost.crt").display(),
             certs.join("localhost.key").display(),
             self.store_url,
@@ -98,7 +102,8 @@ impl Builder {
         }
         let config = dir.path().join("proxy.toml");
         std::fs::write(&config, toml).expect("write proxy.toml");
-        std::fs::write(dir.path().join("users.toml"), self.users.join("\n")).expect("write users.toml");
+        std::fs::write(dir.path().join("users.toml"), self.users.join("\n"))
+            .expect("write users.toml");
         ConfigDir { dir, config }
     }
 

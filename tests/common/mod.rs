@@ -1,1 +1,7 @@
+//! The test harness: real backends, real TLS clients, a real redis-server
+//! and gatehouse itself, all on ephemeral ports.
+
+pub mod backend;
+pub mod client;
+pub mod gatehouse;
 pub mod redis;
