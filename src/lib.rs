@@ -20,6 +20,7 @@
 //! - [`config`]: `proxy.toml` → a validated [`config::Config`].
 //! - [`path`]: request path normalization, the one spelling routing and the upstream see.
 //! - [`return_url`]: which post-login `rd` targets are honoured (same-origin paths only).
+//! - [`request_id`]: the `X-Request-Id` kept or made for each request.
 //! - [`headers`]: header rules: hop-by-hop, identity and forwarding headers, the session cookie.
 //! - [`session`]: session ids, cookie values and their hashed store keys.
 //! - [`pages`]: the HTML people see.
@@ -40,6 +41,7 @@ pub mod pages;
 pub mod path;
 pub mod proxy;
 pub mod redirect;
+pub mod request_id;
 pub mod return_url;
 pub mod routing;
 pub mod server;

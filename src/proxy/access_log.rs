@@ -17,6 +17,7 @@ use crate::server::InFlight;
 #[derive(Debug)]
 pub struct AccessLog {
     pub start: Instant,
+    pub request_id: http::HeaderValue,
     pub peer: SocketAddr,
     pub method: http::Method,
     pub host: String,
@@ -33,9 +34,15 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    pub fn new(peer: SocketAddr, method: http::Method, path: &str) -> Self {
+    pub fn new(
+        peer: SocketAddr,
+        method: http::Method,
+        path: &str,
+        request_id: http::HeaderValue,
+    ) -> Self {
         AccessLog {
             start: Instant::now(),
+            request_id,
             peer,
             method,
             host: String::new(),
@@ -52,6 +59,7 @@ impl AccessLog {
     fn write(&self, bytes: u64, complete: bool) {
         tracing::info!(
             target: "gatehouse::access",
+            request_id = self.request_id.to_str().unwrap_or("-"),
             client = %self.peer.ip(),
             method = %self.method,
             host = %self.host,

@@ -18,11 +18,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, STRICT_TRANSPORT_SECURITY, UPGRADE,
 };
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, Uri, Version};
+use http_body::Frame;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -33,6 +35,7 @@ use crate::config::{Config, Route};
 use crate::error::{wants_html, ProxyError};
 use crate::headers;
 use crate::path::{normalize_path, NormalizedPath};
+use crate::request_id::{request_id, X_REQUEST_ID};
 use crate::routing::Router;
 use crate::server::InFlight;
 use crate::store::SessionStore;
@@ -73,6 +76,7 @@ pub struct Identity {
 struct Checked {
     host: String,
     path: NormalizedPath,
+    request_id: HeaderValue,
 }
 
 impl Gateway {
@@ -118,7 +122,13 @@ impl Gateway {
         peer: SocketAddr,
         in_flight: InFlight,
     ) -> Response<Body> {
-        let mut log = AccessLog::new(peer, req.method().clone(), req.uri().path());
+        let request_id = request_id(req.headers());
+        let mut log = AccessLog::new(
+            peer,
+            req.method().clone(),
+            req.uri().path(),
+            request_id.clone(),
+        );
         let html = wants_html(req.headers());
         let navigation = html && (req.method() == Method::GET || req.method() == Method::HEAD);
         let mut response = match self.proxy(req, peer, &mut log).await {
@@ -137,6 +147,9 @@ impl Gateway {
             }
         };
         self.response_filter(&mut response);
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), log.request_id.clone());
         log.status = response.status();
         response.map(|body| LoggedBody::new(body, log, in_flight).boxed())
     }
@@ -147,7 +160,7 @@ impl Gateway {
         peer: SocketAddr,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
-        let checked = self.request_filter(&req)?;
+        let checked = self.request_filter(&req, &log.request_id)?;
         log.host = checked.host.clone();
         log.path = checked.path.forward.clone();
         log.query = req.uri().query().map(str::to_owned);
@@ -206,7 +219,11 @@ impl Gateway {
     }
 
     /// Phase 1: refuses what must never be forwarded, and normalizes the path.
-    fn request_filter(&self, req: &Request<Incoming>) -> Result<Checked, ProxyError> {
+    fn request_filter(
+        &self,
+        req: &Request<Incoming>,
+        request_id: &HeaderValue,
+    ) -> Result<Checked, ProxyError> {
         if req.method() == Method::TRACE || req.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
@@ -220,7 +237,11 @@ impl Gateway {
         }
         let host = request_host(req)?;
         let path = normalize_path(req.uri().path()).map_err(|_| ProxyError::BadRequest("path"))?;
-        Ok(Checked { host, path })
+        Ok(Checked {
+            host,
+            path,
+            request_id: request_id.clone(),
+        })
     }
 
     /// Phase 5: the request as the upstream will see it.
@@ -244,6 +265,9 @@ impl Gateway {
         );
         headers::strip_session_cookie(&mut parts.headers, &self.config.session.cookie_name);
         headers::set_forwarded_headers(&mut parts.headers, peer.ip(), Some(&checked.host));
+        parts
+            .headers
+            .insert(X_REQUEST_ID.clone(), checked.request_id.clone());
         if let Some(identity) = identity {
             inject_identity(&mut parts.headers, names, identity)?;
         }
@@ -267,6 +291,15 @@ impl Gateway {
                 return Err(ProxyError::BodyTooLarge);
             }
         }
+        // Trailers could smuggle identity headers past the stripping above:
+        // they are never forwarded.
+        let body = body.map_frame(|frame| {
+            if frame.is_trailers() {
+                Frame::data(Bytes::new())
+            } else {
+                frame
+            }
+        });
         let body: Body = match limit {
             Some(limit) => Limited::new(body, limit as usize).boxed(),
             None => body.map_err(Into::into).boxed(),
