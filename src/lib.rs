@@ -7,8 +7,10 @@
 //! - [`config`]: `proxy.toml` → a validated [`config::Config`].
 //! - [`session`]: session ids, cookie values and their hashed store keys.
 //! - [`store`]: the session store, embedded (`memory://`) or Redis.
+//! - [`pages`]: the HTML people see: login form, signed-out and error pages.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod pages;
 pub mod session;
 pub mod store;
