@@ -50,7 +50,6 @@ pub fn login_page(app_name: &str, view: &LoginView) -> String {
     };
     let body = format!(
         "<h1>Sign in</h1>\n\
-         <p class=\"lead\">to continue to {app}</p>\n\
          {alert}\
          <form method=\"post\" action=\"{LOGIN_PATH}\">\n\
          <input type=\"hidden\" name=\"rd\" value=\"{rd}\">\n\
@@ -69,7 +68,6 @@ pub fn login_page(app_name: &str, view: &LoginView) -> String {
          </div>\n\
          <button type=\"submit\">Sign in</button>\n\
          </form>\n",
-        app = Escaped(app_name),
         rd = Escaped(view.return_to),
         csrf = Escaped(view.csrf_token),
         username = Escaped(view.username),
@@ -81,8 +79,7 @@ pub fn login_page(app_name: &str, view: &LoginView) -> String {
 pub fn logged_out_page(app_name: &str) -> String {
     let body = format!(
         "<h1>You have signed out</h1>\n\
-         <p class=\"lead\">Your session for {app} has ended. \
-         Close the browser on a shared computer.</p>\n\
+         <p class=\"lead\">Your session for {app} has ended.</p>\n\
          <p><a class=\"button\" href=\"{LOGIN_PATH}\">Sign in again</a></p>\n",
         app = Escaped(app_name),
     );
@@ -100,11 +97,9 @@ pub fn error_page(app_name: &str, status: StatusCode, message: &str) -> String {
         status.canonical_reason().unwrap_or("Error")
     );
     let body = format!(
-        "<p class=\"status\" aria-hidden=\"true\">{code}</p>\n\
-         <h1>{heading}</h1>\n\
+        "<h1>{heading}</h1>\n\
          <p class=\"lead\">{message}</p>\n\
          <p><a class=\"button\" href=\"/\">Go to the start page</a></p>\n",
-        code = status.as_u16(),
         heading = Escaped(&heading),
         message = Escaped(message),
     );
@@ -179,9 +174,9 @@ main{width:100%;max-width:24rem;background:var(--card);border:1px solid var(--bo
 border-radius:12px;padding:2rem;box-shadow:0 1px 3px rgba(0,0,0,.08),0 8px 24px rgba(0,0,0,.06)}
 .app{margin:0 0 1.25rem;font-size:.875rem;font-weight:600;letter-spacing:.04em;
 text-transform:uppercase;color:var(--muted)}
-h1{margin:0 0 .25rem;font-size:1.5rem;line-height:1.25}
+h1{margin:0 0 .5rem;font-size:1.5rem;line-height:1.25}
+h1+.alert,h1+form{margin-top:1.25rem}
 .lead{margin:0 0 1.5rem;color:var(--muted)}
-.status{margin:0;font-size:3rem;font-weight:700;line-height:1;color:var(--accent)}
 .alert{margin:0 0 1.25rem;padding:.75rem 1rem;border:1px solid var(--err-border);
 border-left-width:4px;border-radius:6px;background:var(--err-bg);color:var(--err-text)}
 .field{margin:0 0 1rem}
