@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::{full, Body};
-use crate::proxy::Gateway;
+use crate::server::Shared;
 
 /// Accepts until `stop` is cancelled (after the drain).
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: CancellationToken) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -24,11 +24,11 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: Cancellat
             },
             _ = stop.cancelled() => return,
         };
-        let gateway = gateway.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(answer(req.uri().path(), &gateway).await) }
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(answer(req.uri().path(), &shared).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tcp), service)
@@ -37,10 +37,10 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: Cancellat
     }
 }
 
-async fn answer(path: &str, gateway: &Gateway) -> Response<Body> {
+async fn answer(path: &str, shared: &Shared) -> Response<Body> {
     let (status, text) = match path {
         "/healthz" => (StatusCode::OK, "ok\n"),
-        "/readyz" if gateway.ready().await => (StatusCode::OK, "ready\n"),
+        "/readyz" if shared.ready().await => (StatusCode::OK, "ready\n"),
         "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         _ => (StatusCode::NOT_FOUND, "not found\n"),
     };

@@ -116,7 +116,14 @@ fn serve(path: &std::path::Path) -> ExitCode {
                 return ExitCode::from(EXIT_RUNTIME);
             }
         };
-        match gatehouse::run(config, listeners, shutdown_signal()).await {
+        let reloads = match reload_signal() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot install the SIGHUP handler: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        match gatehouse::run(config, listeners, shutdown_signal(), reloads).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e @ gatehouse::RunError::Config(_)) => {
                 tracing::error!("{e}");
@@ -158,6 +165,21 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// A message for every SIGHUP: reload the config, users and certificates.
+fn reload_signal() -> std::io::Result<tokio::sync::mpsc::Receiver<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            // A reload already queued covers this one too.
+            let _ = tx.try_send(());
+        }
+    });
+    Ok(rx)
 }
 
 /// Human-readable lines by default; JSON lines with `GATEHOUSE_LOG_FORMAT=json`.

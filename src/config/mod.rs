@@ -71,7 +71,7 @@ pub enum StoreUrl {
     Redis(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     pub url: StoreUrl,
     pub key_prefix: String,

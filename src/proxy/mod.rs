@@ -15,7 +15,6 @@ mod access_log;
 mod upstream;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -60,8 +59,8 @@ pub struct Gateway {
     auth: Authenticator,
     /// `Strict-Transport-Security` value; `None` when `[tls] hsts` is zero.
     hsts: Option<HeaderValue>,
-    /// Set when shutdown begins, so that readiness turns false at once.
-    draining: AtomicBool,
+    /// The TLS settings new handshakes use.
+    tls: Arc<rustls::ServerConfig>,
 }
 
 /// Who the session says the user is, for the identity headers.
@@ -80,11 +79,21 @@ struct Checked {
 }
 
 impl Gateway {
-    /// Loads the users file and opens the session store (which connects in
-    /// the background: an unreachable Redis is not a startup error).
-    pub fn new(config: Config) -> Result<Self, crate::server::RunError> {
+    /// Loads the certificates and the users file, and opens the session
+    /// store (which connects in the background: an unreachable Redis is not
+    /// a startup error). On reload, the `previous` generation's store is
+    /// kept when `[store]` did not change, so connections and the embedded
+    /// store's sessions survive.
+    pub fn new(
+        config: Config,
+        previous: Option<&Gateway>,
+    ) -> Result<Self, crate::server::RunError> {
+        let tls = crate::tls::server_config(&config.tls)?;
         let users = Arc::new(Users::load(&config.login.users_file)?);
-        let store = SessionStore::open(&config.store)?;
+        let store = match previous {
+            Some(old) if old.config.store == config.store => old.auth.store().clone(),
+            _ => SessionStore::open(&config.store)?,
+        };
         let auth = Authenticator::new(store, users, config.session.clone(), config.login.clone());
         let hsts = (!config.tls.hsts.is_zero()).then(|| {
             HeaderValue::try_from(format!("max-age={}", config.tls.hsts.as_secs()))
@@ -95,8 +104,8 @@ impl Gateway {
             upstreams: Upstreams::new(&config.routes),
             auth,
             hsts,
+            tls,
             config,
-            draining: AtomicBool::new(false),
         })
     }
 
@@ -104,15 +113,14 @@ impl Gateway {
         &self.config
     }
 
-    /// Marks the start of shutdown (readiness turns false).
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Release);
+    /// The TLS settings for a new handshake.
+    pub fn tls(&self) -> Arc<rustls::ServerConfig> {
+        self.tls.clone()
     }
 
-    /// True while the proxy should receive traffic: not draining, and the
-    /// session store answers.
-    pub async fn ready(&self) -> bool {
-        !self.draining.load(Ordering::Acquire) && self.auth.store().ping().await.is_ok()
+    /// True when the session store answers (for readiness).
+    pub async fn store_reachable(&self) -> bool {
+        self.auth.store().ping().await.is_ok()
     }
 
     /// Serves one request from a client at `peer`.

@@ -14,21 +14,23 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, Tracked, Verdict};
-use crate::proxy::Gateway;
+use super::Shared;
 
-/// Everything a connection needs, shared by all connections of a listener.
-pub struct ConnContext {
-    pub gateway: Arc<Gateway>,
-    pub acceptor: TlsAcceptor,
-    /// Cancelled when the proxy starts draining.
-    pub draining: CancellationToken,
-}
-
-/// Serves one accepted TCP connection to completion.
-pub async fn serve(ctx: Arc<ConnContext>, tcp: TcpStream, peer: SocketAddr) {
+/// Serves one accepted TCP connection to completion. The connection's TLS
+/// and timeouts come from the config generation current at accept; each
+/// request takes the generation current when it starts.
+pub async fn serve(
+    shared: Arc<Shared>,
+    draining: CancellationToken,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = tcp.set_nodelay(true);
-    let timeouts = &ctx.gateway.config().timeouts;
-    let tls = match tokio::time::timeout(timeouts.tls_handshake, ctx.acceptor.accept(tcp)).await {
+    let generation = shared.gateway.load_full();
+    let timeouts = generation.config().timeouts.clone();
+    let acceptor = TlsAcceptor::from(generation.tls());
+    drop(generation);
+    let tls = match tokio::time::timeout(timeouts.tls_handshake, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -41,11 +43,10 @@ pub async fn serve(ctx: Arc<ConnContext>, tcp: TcpStream, peer: SocketAddr) {
     };
 
     let activity = Activity::new();
-    let gateway = ctx.gateway.clone();
     let service_activity = activity.clone();
     let service = service_fn(move |req| {
         let in_flight = service_activity.request_started();
-        let gateway = gateway.clone();
+        let gateway = shared.gateway.load_full();
         async move { Ok::<_, Infallible>(gateway.handle(req, peer, in_flight).await) }
     });
 
@@ -89,7 +90,7 @@ pub async fn serve(ctx: Arc<ConnContext>, tcp: TcpStream, peer: SocketAddr) {
                 }
                 return;
             }
-            _ = ctx.draining.cancelled(), if !closing => {
+            _ = draining.cancelled(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }

@@ -1,24 +1,28 @@
 //! The listeners: accept loops for the TLS listener, the optional plain
-//! redirect listener and the optional admin listener, and the drain on
-//! shutdown. The library binds nothing and installs no signal handlers:
-//! [`run`] takes bound listeners and a shutdown future.
+//! redirect listener and the optional admin listener; reloads; and the
+//! drain on shutdown. The library binds nothing and installs no signal
+//! handlers: [`run`] takes bound listeners, a shutdown future and a channel
+//! of reload requests.
 
 mod activity;
 mod conn;
+mod reload;
 
 pub use activity::InFlight;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
 use crate::proxy::Gateway;
-use crate::{admin, redirect, tls};
+use crate::{admin, redirect};
 
 /// Sockets bound by the caller (`main`, or a test on port 0).
 pub struct Listeners {
@@ -27,7 +31,7 @@ pub struct Listeners {
     pub admin: Option<TcpListener>,
 }
 
-/// Why the proxy could not start.
+/// Why the proxy could not start (or a reload was refused).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -36,51 +40,73 @@ pub enum RunError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// What every listener shares, across reloads.
+pub struct Shared {
+    /// The current config generation; requests take it at their start, so
+    /// a reload never changes a request half-way.
+    pub gateway: ArcSwap<Gateway>,
+    /// Set when shutdown begins, so that readiness turns false at once.
+    draining: AtomicBool,
+}
+
+impl Shared {
+    /// Ready for traffic: not draining, and the session store answers.
+    pub async fn ready(&self) -> bool {
+        !self.draining.load(Ordering::Acquire) && self.gateway.load_full().store_reachable().await
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests finish within `timeouts.shutdown_drain`, and returns.
+/// requests finish within `timeouts.shutdown_drain`, and returns. Each
+/// message on `reloads` re-reads the config, users file and certificates.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let acceptor = TlsAcceptor::from(tls::server_config(&config.tls)?);
-    let gateway = Arc::new(Gateway::new(config)?);
-    let config = gateway.config();
+    let gateway = Gateway::new(config, None)?;
+    log_startup(gateway.config(), &listeners);
+    let shared = Arc::new(Shared {
+        gateway: ArcSwap::from_pointee(gateway),
+        draining: AtomicBool::new(false),
+    });
     let draining = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    log_startup(config, &listeners);
-    let ctx = Arc::new(conn::ConnContext {
-        gateway: gateway.clone(),
-        acceptor,
-        draining: draining.clone(),
-    });
-    tracker.spawn(accept_tls(listeners.https, ctx, tracker.clone()));
+    let https_port = shared.gateway.load().config().listen.https.port();
+    tracker.spawn(accept_tls(
+        listeners.https,
+        shared.clone(),
+        draining.clone(),
+        tracker.clone(),
+    ));
     if let Some(listener) = listeners.http {
-        tracker.spawn(redirect::serve(
-            listener,
-            config.listen.https.port(),
-            draining.clone(),
-        ));
+        tracker.spawn(redirect::serve(listener, https_port, draining.clone()));
     }
     // The admin listener outlives the drain, so that `/readyz` can say 503.
     let stopped = CancellationToken::new();
     if let Some(listener) = listeners.admin {
-        tokio::spawn(admin::serve(listener, gateway.clone(), stopped.clone()));
+        tokio::spawn(admin::serve(listener, shared.clone(), stopped.clone()));
     }
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = reloads.recv() => reload::apply(&shared).await,
+        }
+    }
+
+    let drain = shared.gateway.load().config().timeouts.shutdown_drain;
     tracing::info!(
-        drain = ?config.timeouts.shutdown_drain,
+        ?drain,
         "shutting down: no new connections; finishing requests in flight"
     );
-    gateway.start_draining();
+    shared.draining.store(true, Ordering::Release);
     draining.cancel();
     tracker.close();
-    if tokio::time::timeout(config.timeouts.shutdown_drain, tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
         tracing::warn!("drain time is up; closing the remaining connections");
     }
     stopped.cancel();
@@ -88,15 +114,20 @@ pub async fn run(
     Ok(())
 }
 
-async fn accept_tls(listener: TcpListener, ctx: Arc<conn::ConnContext>, tracker: TaskTracker) {
+async fn accept_tls(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    draining: CancellationToken,
+    tracker: TaskTracker,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = ctx.draining.cancelled() => return,
+            _ = draining.cancelled() => return,
         };
         match accepted {
             Ok((tcp, peer)) => {
-                tracker.spawn(conn::serve(ctx.clone(), tcp, peer));
+                tracker.spawn(conn::serve(shared.clone(), draining.clone(), tcp, peer));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -116,6 +147,11 @@ fn log_startup(config: &Config, listeners: &Listeners) {
         config = %config.path.display(),
         "gatehouse listening"
     );
+    log_routes(config);
+}
+
+/// One line per route, at startup and after each reload.
+fn log_routes(config: &Config) {
     for route in &config.routes {
         tracing::info!(
             host = route.host.as_deref().unwrap_or("*"),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The password of every user the harness creates.
@@ -128,6 +128,7 @@ pub struct Gatehouse {
     pub admin: SocketAddr,
     pub files: ConfigDir,
     shutdown: Option<oneshot::Sender<()>>,
+    reload: mpsc::Sender<()>,
     task: Option<JoinHandle<Result<(), gatehouse::RunError>>>,
 }
 
@@ -151,15 +152,22 @@ impl Gatehouse {
             admin: Some(admin),
         };
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(gatehouse::run(config, listeners, async move {
-            let _ = rx.await;
-        }));
+        let (reload, reloads) = mpsc::channel(1);
+        let task = tokio::spawn(gatehouse::run(
+            config,
+            listeners,
+            async move {
+                let _ = rx.await;
+            },
+            reloads,
+        ));
         Gatehouse {
             https: addrs.0,
             http: addrs.1,
             admin: addrs.2,
             files,
             shutdown: Some(tx),
+            reload,
             task: Some(task),
         }
     }
@@ -167,6 +175,11 @@ impl Gatehouse {
     /// `https://localhost:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    /// Asks for a reload of the config files, as SIGHUP does.
+    pub async fn reload(&self) {
+        self.reload.send(()).await.expect("gatehouse is running");
     }
 
     /// Starts the drain and returns the task, to await its end.
