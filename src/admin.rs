@@ -1,5 +1,5 @@
-//! The admin listener (plain HTTP, never the public one): `/healthz` and
-//! `/readyz`.
+//! The admin listener (plain HTTP, never the public one): `/healthz`,
+//! `/readyz` and `/metrics`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -39,12 +39,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
 
 async fn answer(path: &str, shared: &Shared) -> Response<Body> {
     let (status, text) = match path {
-        "/healthz" => (StatusCode::OK, "ok\n"),
-        "/readyz" if shared.ready().await => (StatusCode::OK, "ready\n"),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        _ => (StatusCode::NOT_FOUND, "not found\n"),
+        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+        "/readyz" if shared.ready().await => (StatusCode::OK, "ready\n".to_owned()),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
+        "/metrics" => (StatusCode::OK, shared.metrics.render()),
+        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };
     let mut response = Response::new(full(text));
     *response.status_mut() = status;
+    if path == "/metrics" {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+    }
     response
 }

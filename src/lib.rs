@@ -13,7 +13,8 @@
 //! - [`auth`]: session cookies resolved against the store; login, logout
 //!   and whoami under `/.gatehouse/`.
 //! - [`error`]: why the proxy answered itself, mapped to a status and a page.
-//! - [`admin`]: health endpoints on the admin listener.
+//! - [`admin`]: health and metrics endpoints on the admin listener.
+//! - [`metrics`]: the Prometheus metrics.
 //! - [`body`]: the body type shared by all responses.
 //!
 //! Pure leaves that do no I/O:
@@ -37,6 +38,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod metrics;
 pub mod pages;
 pub mod path;
 pub mod proxy;

@@ -15,6 +15,7 @@ use super::{cookies, csrf, Authenticator};
 use crate::body::{empty, full, Body};
 use crate::error::ProxyError;
 use crate::headers::{session_cookie, CookieLookup};
+use crate::metrics::Login;
 use crate::pages::{self, LoginView};
 use crate::proxy::Identity;
 use crate::return_url::safe_return_url;
@@ -154,6 +155,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
     let (addr_failures, addr_wait) = store.failures(&addr_scope).await.map_err(store_down)?;
     if user_failures >= limits.max_failures || addr_failures >= limits.max_failures {
         tracing::info!(client = %call.peer.ip(), "login refused: too many failures");
+        auth.metrics().login(Login::LockedOut);
         return Err(ProxyError::LockedOut {
             retry_after: user_wait.max(addr_wait),
         });
@@ -178,6 +180,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
             .await
             .map_err(store_down)?;
         tracing::info!(client = %call.peer.ip(), "login failed");
+        auth.metrics().login(Login::Failed);
         return Ok(form_page(
             call,
             StatusCode::OK,
@@ -211,6 +214,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         .await
         .map_err(store_down)?;
     tracing::info!(user = %identity.user, client = %call.peer.ip(), "login");
+    auth.metrics().login(Login::Ok);
     let mut response = see_other(&return_to);
     let headers = response.headers_mut();
     headers.append(

@@ -18,6 +18,7 @@ use http::HeaderMap;
 use crate::config::{self, Route};
 use crate::error::ProxyError;
 use crate::headers::{session_cookie, CookieLookup};
+use crate::metrics::{Lookup, Metrics};
 use crate::proxy::Identity;
 use crate::session::{SessionId, SessionKey};
 use crate::store::{SessionRecord, SessionStore, StoreError};
@@ -40,6 +41,7 @@ pub struct Authenticator {
     users: Arc<Users>,
     session: config::Session,
     login: config::Login,
+    metrics: Arc<Metrics>,
 }
 
 impl Authenticator {
@@ -48,13 +50,19 @@ impl Authenticator {
         users: Arc<Users>,
         session: config::Session,
         login: config::Login,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Authenticator {
             store,
             users,
             session,
             login,
+            metrics,
         }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn store(&self) -> &SessionStore {
@@ -94,11 +102,24 @@ impl Authenticator {
     /// The live session named by the request's cookie, if any. Malformed
     /// cookie values never reach the store.
     pub async fn resolve(&self, headers: &HeaderMap) -> Result<Option<Resolved>, StoreError> {
+        let resolved = self.lookup(headers).await;
+        self.metrics.session_lookup(match &resolved {
+            Ok(Some(_)) => Lookup::Hit,
+            Ok(None) => Lookup::Miss,
+            Err(_) => Lookup::StoreError,
+        });
+        resolved
+    }
+
+    async fn lookup(&self, headers: &HeaderMap) -> Result<Option<Resolved>, StoreError> {
         let Some(id) = self.session_id(headers) else {
             return Ok(None);
         };
         let key = id.key();
-        let Some(record) = self.store.get(&key).await? else {
+        let started = std::time::Instant::now();
+        let found = self.store.get(&key).await;
+        self.metrics.store_round_trip(started.elapsed());
+        let Some(record) = found? else {
             return Ok(None);
         };
         let now = unix_now();

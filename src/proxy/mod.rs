@@ -33,6 +33,7 @@ use crate::body::Body;
 use crate::config::{Config, Route};
 use crate::error::{wants_html, ProxyError};
 use crate::headers;
+use crate::metrics::Metrics;
 use crate::path::{normalize_path, NormalizedPath};
 use crate::request_id::{request_id, X_REQUEST_ID};
 use crate::routing::Router;
@@ -61,6 +62,7 @@ pub struct Gateway {
     hsts: Option<HeaderValue>,
     /// The TLS settings new handshakes use.
     tls: Arc<rustls::ServerConfig>,
+    metrics: Arc<Metrics>,
 }
 
 /// Who the session says the user is, for the identity headers.
@@ -87,6 +89,7 @@ impl Gateway {
     pub fn new(
         config: Config,
         previous: Option<&Gateway>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, crate::server::RunError> {
         let tls = crate::tls::server_config(&config.tls)?;
         let users = Arc::new(Users::load(&config.login.users_file)?);
@@ -94,7 +97,13 @@ impl Gateway {
             Some(old) if old.config.store == config.store => old.auth.store().clone(),
             _ => SessionStore::open(&config.store)?,
         };
-        let auth = Authenticator::new(store, users, config.session.clone(), config.login.clone());
+        let auth = Authenticator::new(
+            store,
+            users,
+            config.session.clone(),
+            config.login.clone(),
+            metrics.clone(),
+        );
         let hsts = (!config.tls.hsts.is_zero()).then(|| {
             HeaderValue::try_from(format!("max-age={}", config.tls.hsts.as_secs()))
                 .expect("digits are a valid header value")
@@ -105,12 +114,17 @@ impl Gateway {
             auth,
             hsts,
             tls,
+            metrics,
             config,
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The TLS settings for a new handshake.
@@ -159,6 +173,11 @@ impl Gateway {
             .headers_mut()
             .insert(X_REQUEST_ID.clone(), log.request_id.clone());
         log.status = response.status();
+        self.metrics.request(
+            log.route.as_deref().unwrap_or("-"),
+            log.status.as_u16(),
+            log.start.elapsed(),
+        );
         response.map(|body| LoggedBody::new(body, log, in_flight).boxed())
     }
 
@@ -204,7 +223,9 @@ impl Gateway {
             identity.as_ref(),
             client_upgrade.is_some(),
         )?;
+        let sent = std::time::Instant::now();
         let mut response = self.upstreams.send(route, upstream_req).await?;
+        self.metrics.upstream(&route.path, sent.elapsed());
 
         if let (Some(client), http::StatusCode::SWITCHING_PROTOCOLS) =
             (client_upgrade, response.status())

@@ -25,6 +25,7 @@ pub async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
 ) {
+    let _open = shared.metrics.connection_opened();
     let _ = tcp.set_nodelay(true);
     let generation = shared.gateway.load_full();
     let timeouts = generation.config().timeouts.clone();

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::{admin, redirect};
 
@@ -45,6 +46,7 @@ pub struct Shared {
     /// The current config generation; requests take it at their start, so
     /// a reload never changes a request half-way.
     pub gateway: ArcSwap<Gateway>,
+    pub metrics: Arc<Metrics>,
     /// Set when shutdown begins, so that readiness turns false at once.
     draining: AtomicBool,
 }
@@ -65,10 +67,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     mut reloads: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let gateway = Gateway::new(config, None)?;
+    let metrics = Arc::new(Metrics::default());
+    let gateway = Gateway::new(config, None, metrics.clone())?;
     log_startup(gateway.config(), &listeners);
     let shared = Arc::new(Shared {
         gateway: ArcSwap::from_pointee(gateway),
+        metrics,
         draining: AtomicBool::new(false),
     });
     let draining = CancellationToken::new();

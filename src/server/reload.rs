@@ -20,7 +20,7 @@ pub async fn apply(shared: &Shared) {
         move || {
             let config = config::load(&path)?;
             warn_about_restart_only_changes(current.config(), &config);
-            Gateway::new(config, Some(&current))
+            Gateway::new(config, Some(&current), current.metrics())
         }
     };
     let next = match tokio::task::spawn_blocking(build).await {
