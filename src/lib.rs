@@ -30,6 +30,7 @@
 //! - [`tls`]: certificate and key → rustls server config.
 //! - [`users`]: `users.toml` and password verification.
 //! - [`store`]: the session store, embedded (`memory://`) or Redis.
+//! - [`session_admin`]: `gatehouse sessions list|revoke` against the store.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -48,6 +49,7 @@ pub mod return_url;
 pub mod routing;
 pub mod server;
 pub mod session;
+pub mod session_admin;
 pub mod store;
 pub mod tls;
 pub mod users;

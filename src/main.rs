@@ -28,6 +28,28 @@ enum Command {
     Check,
     /// Read a password from stdin and print its argon2id hash for users.toml.
     HashPassword,
+    /// Inspect or end sessions in the configured shared store (Redis).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// List sessions: user, created, last seen, client address, user agent.
+    List {
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End sessions.
+    Revoke {
+        /// End every session of this user.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        user: Option<String>,
+        /// End every session.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// Exit code for usage and config errors (clap uses it for usage errors too).
@@ -40,6 +62,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check) => check(&cli.config),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::Sessions(command)) => sessions(&cli.config, command),
         None => serve(&cli.config),
     }
 }
@@ -58,6 +81,50 @@ fn check(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn sessions(path: &std::path::Path, command: SessionsCommand) -> ExitCode {
+    use gatehouse::session_admin::{self, Action};
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let action = match &command {
+        SessionsCommand::List { user } => Action::List {
+            user: user.as_deref(),
+        },
+        SessionsCommand::Revoke {
+            user: Some(user), ..
+        } => Action::RevokeUser(user),
+        SessionsCommand::Revoke { .. } => Action::RevokeAll,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(session_admin::run(&config, action)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ session_admin::AdminError::EmbeddedStore(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }
