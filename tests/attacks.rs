@@ -215,21 +215,30 @@ impl App {
         );
         let deadline = tokio::time::Instant::now() + BACKEND_WAIT;
         loop {
-            let seen = self.backend.seen();
-            let mut settled = self.settled.lock().expect("lock");
-            let new = &seen[(*settled).min(seen.len())..];
-            if new.iter().any(|r| r.path == SENTINEL) {
-                *settled = seen.len();
-                return new
-                    .iter()
-                    .filter(|r| r.path != SENTINEL && r.path != STILL_SERVES)
-                    .cloned()
-                    .collect();
+            if let Some(new) = self.take_new_if_sentinel_seen() {
+                return new;
             }
-            drop(settled);
             assert!(tokio::time::Instant::now() < deadline, "sentinel not seen");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The requests not yet returned by [`App::settle`], without sentinels,
+    /// once a sentinel is among them.
+    fn take_new_if_sentinel_seen(&self) -> Option<Vec<SeenRequest>> {
+        let seen = self.backend.seen();
+        let mut settled = self.settled.lock().expect("lock");
+        let new = &seen[(*settled).min(seen.len())..];
+        if !new.iter().any(|r| r.path == SENTINEL) {
+            return None;
+        }
+        *settled = seen.len();
+        Some(
+            new.iter()
+                .filter(|r| r.path != SENTINEL && r.path != STILL_SERVES)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Asserts that the backend received nothing but sentinels.
