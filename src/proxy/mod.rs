@@ -322,13 +322,15 @@ impl Gateway {
         }
         // Trailers could smuggle identity headers past the stripping above:
         // they are never forwarded.
-        let body = body.map_frame(|frame| {
-            if frame.is_trailers() {
-                Frame::data(Bytes::new())
-            } else {
-                frame
-            }
-        });
+        let body = body
+            .map_frame(|frame| {
+                if frame.is_trailers() {
+                    Frame::data(Bytes::new())
+                } else {
+                    frame
+                }
+            })
+            .map_err(upstream::ClientBodyError);
         let body: Body = match limit {
             Some(limit) => Limited::new(body, limit as usize).boxed(),
             None => body.map_err(Into::into).boxed(),

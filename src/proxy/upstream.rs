@@ -49,8 +49,12 @@ impl Upstreams {
             Err(_) => Err(ProxyError::UpstreamTimeout),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => {
-                if body_limit_exceeded(&e) {
+                if caused_by::<http_body_util::LengthLimitError>(&e) {
                     return Err(ProxyError::BodyTooLarge);
+                }
+                if caused_by::<ClientBodyError>(&e) {
+                    tracing::debug!(error = %error_chain(&e), "client request body failed");
+                    return Err(ProxyError::BadRequest("request body"));
                 }
                 tracing::warn!(upstream = %route.upstream, error = %error_chain(&e), "upstream request failed");
                 Err(ProxyError::UpstreamUnreachable)
@@ -69,11 +73,20 @@ fn client(connect_timeout: Duration) -> Client<HttpConnector, Body> {
         .build(connector)
 }
 
-/// True when the client's body went over `max_body_bytes` mid-stream.
-fn body_limit_exceeded(e: &(dyn std::error::Error + 'static)) -> bool {
+/// The client's request body failed while it was forwarded (malformed
+/// chunking, the client went away): the client's fault, not the upstream's,
+/// so it must not become a 502 and an upstream warning.
+#[derive(Debug, thiserror::Error)]
+#[error("the client request body failed")]
+pub struct ClientBodyError(#[source] pub hyper::Error);
+
+/// True when `T` is somewhere in `e`'s cause chain: `LengthLimitError` when
+/// the client's body went over `max_body_bytes` mid-stream,
+/// [`ClientBodyError`] when it failed.
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
     while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
+        if err.is::<T>() {
             return true;
         }
         source = err.source();
