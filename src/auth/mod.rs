@@ -33,6 +33,8 @@ pub struct Resolved {
     pub key: SessionKey,
     pub record: SessionRecord,
     pub identity: Identity,
+    /// Found in the hot-path cache, without a store round trip.
+    pub from_cache: bool,
 }
 
 /// Resolves session cookies against the store and the users file.
@@ -104,6 +106,7 @@ impl Authenticator {
     pub async fn resolve(&self, headers: &HeaderMap) -> Result<Option<Resolved>, StoreError> {
         let resolved = self.lookup(headers).await;
         self.metrics.session_lookup(match &resolved {
+            Ok(Some(r)) if r.from_cache => Lookup::CacheHit,
             Ok(Some(_)) => Lookup::Hit,
             Ok(None) => Lookup::Miss,
             Err(_) => Lookup::StoreError,
@@ -116,15 +119,26 @@ impl Authenticator {
             return Ok(None);
         };
         let key = id.key();
-        let started = std::time::Instant::now();
-        let found = self.store.get(&key).await;
-        self.metrics.store_round_trip(started.elapsed());
-        let Some(record) = found? else {
+        let (found, from_cache) = match self.store.cached(&key) {
+            Some(record) => (Some(record), true),
+            None => {
+                let started = std::time::Instant::now();
+                let found = self.store.get(&key).await;
+                self.metrics.store_round_trip(started.elapsed());
+                (found?, false)
+            }
+        };
+        let Some(record) = found else {
             return Ok(None);
         };
         let now = unix_now();
         if record.absolute_expiry <= now {
             self.store.remove(&key, &record.user).await?;
+            return Ok(None);
+        }
+        // The store expires an idle session itself; this check makes a
+        // cached copy (or an expiry the store has not carried out yet) agree.
+        if record.last_seen.saturating_add(self.session.idle_timeout.as_secs()) <= now {
             return Ok(None);
         }
         // Identity comes from the users file as it is now: a removed user's
@@ -143,6 +157,7 @@ impl Authenticator {
             key,
             record,
             identity,
+            from_cache,
         }))
     }
 

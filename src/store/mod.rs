@@ -10,6 +10,7 @@
 //! Every call fails closed: callers get a [`StoreError`] rather than a guess,
 //! and a Redis call never waits longer than the configured store timeout.
 
+mod cache;
 mod expiring;
 pub mod memory;
 pub mod redis;
@@ -93,6 +94,7 @@ impl SessionStore {
                 url,
                 &cfg.key_prefix,
                 cfg.timeout,
+                cfg.cache_capacity,
             )?)),
         }
     }
@@ -112,6 +114,17 @@ impl SessionStore {
     /// removed, or its record is unreadable (logged, never a panic).
     pub async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         dispatch!(self, s => s.get(key).await)
+    }
+
+    /// The session from the in-process hot-path cache, without a store
+    /// round trip; `None` when not cached, when the cache is off or its
+    /// invalidation channel is down (then callers ask [`Self::get`]). The
+    /// embedded store has no cache: it is in-process already.
+    pub fn cached(&self, key: &SessionKey) -> Option<SessionRecord> {
+        match self {
+            SessionStore::Memory(_) => None,
+            SessionStore::Redis(s) => s.cached(key),
+        }
     }
 
     /// Rewrites a session (new `last_seen`) and restarts its TTL, but only

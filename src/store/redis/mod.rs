@@ -13,6 +13,7 @@
 //! leaves a session missing from its user's index.
 
 mod connect;
+mod invalidation;
 mod round_trip;
 
 use std::collections::HashSet;
@@ -20,8 +21,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::Client;
+use redis::{Client, ProtocolVersion};
 
+use super::cache::SessionCache;
 use super::{SessionRecord, StoreError};
 use crate::session::SessionKey;
 use connect::{connect, describe, manager_config};
@@ -70,6 +72,8 @@ struct Inner {
     timeout: Duration,
     /// The URL without credentials: safe to log.
     target: String,
+    /// The hot-path cache; `None` when `cache_capacity` is 0.
+    cache: Option<Arc<SessionCache>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -86,7 +90,12 @@ impl RedisStore {
     /// Parses `url` and starts connecting in the background; see
     /// [`crate::store::SessionStore::open`]. Fails only for a malformed URL or
     /// when called outside a tokio runtime.
-    pub fn open(url: &str, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        cache_capacity: usize,
+    ) -> Result<Self, StoreError> {
         // The parse error never contains the URL, so it cannot leak a password.
         let client = Client::open(url).map_err(|e| {
             StoreError::Backend(format!(
@@ -96,11 +105,26 @@ impl RedisStore {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::Backend("the Redis store must be opened inside a tokio runtime".into())
         })?;
+        let cache = (cache_capacity > 0).then(|| Arc::new(SessionCache::new(cache_capacity)));
+        if let Some(cache) = &cache {
+            // Invalidations arrive as RESP3 pushes on a connection of their own.
+            let info = client.get_connection_info().clone();
+            let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+            let tracking = Client::open(info.set_redis_settings(resp3))
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            runtime.spawn(invalidation::listen(
+                tracking,
+                Arc::downgrade(cache),
+                format!("{prefix}s:"),
+                timeout,
+            ));
+        }
         let inner = Arc::new(Inner {
             conn: OnceLock::new(),
             prefix: prefix.to_owned(),
             timeout,
             target: describe(&client),
+            cache,
         });
         runtime.spawn(connect(
             Arc::downgrade(&inner),
@@ -124,13 +148,33 @@ impl RedisStore {
     /// [`crate::store::SessionStore::get`]: `GET`; an unreadable record is no session.
     pub async fn get(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let mut conn = self.conn()?;
+        let generation = self.inner.cache.as_ref().map(|c| c.generation());
         let raw: Option<String> = self
             .bounded(
                 redis::cmd("GET").arg(self.session_key(key.as_str())),
                 &mut conn,
             )
             .await?;
-        Ok(raw.and_then(|raw| parse_record(key.as_str(), &raw)))
+        let record = raw.and_then(|raw| parse_record(key.as_str(), &raw));
+        if let (Some(cache), Some(generation), Some(record)) =
+            (&self.inner.cache, generation, &record)
+        {
+            cache.insert_if_unchanged(generation, key.as_str(), record);
+        }
+        Ok(record)
+    }
+
+    /// [`crate::store::SessionStore::cached`]: the hot-path cache, when live.
+    pub fn cached(&self, key: &SessionKey) -> Option<SessionRecord> {
+        self.inner.cache.as_ref()?.get(key.as_str())
+    }
+
+    /// Drops a session from this instance's cache at once; other instances
+    /// hear of it through the invalidation channel.
+    fn forget(&self, key: &str) {
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(key);
+        }
     }
 
     /// [`crate::store::SessionStore::touch`]: the same script with `SET … XX PX`,
@@ -141,7 +185,9 @@ impl RedisStore {
         rec: &SessionRecord,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.write_session(key, rec, ttl, "XX").await
+        let written = self.write_session(key, rec, ttl, "XX").await;
+        self.forget(key.as_str());
+        written
     }
 
     /// [`crate::store::SessionStore::remove`]: `DEL` and `SREM` in one `MULTI`.
@@ -156,7 +202,9 @@ impl RedisStore {
             .arg(self.user_key(user))
             .arg(key.as_str())
             .ignore();
-        self.bounded(&pipe, &mut conn).await
+        let removed = self.bounded(&pipe, &mut conn).await;
+        self.forget(key.as_str());
+        removed
     }
 
     /// [`crate::store::SessionStore::remove_user`]: reads the user's set, then
@@ -184,10 +232,11 @@ impl RedisStore {
                 .arg(&user_key)
                 .arg(&members)
                 .ignore();
-            let (removed,): (usize,) = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.failed(e))?;
+            let removed: Result<(usize,), _> = pipe.query_async(&mut conn).await;
+            for member in &members {
+                self.forget(member);
+            }
+            let (removed,) = removed.map_err(|e| self.failed(e))?;
             Ok(removed)
         })
         .await
@@ -229,6 +278,9 @@ impl RedisStore {
     /// [`crate::store::SessionStore::remove_all`]: `SCAN` + `UNLINK` of every
     /// session key, then every user set; each round trip bounded.
     pub async fn remove_all(&self) -> Result<usize, StoreError> {
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
         let mut conn = self.conn()?;
         let mut removed = 0;
         for (pattern, counts) in [("s:", true), ("u:", false)] {
@@ -443,7 +495,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_urls_fail_to_open_and_do_not_echo_the_url() {
-        let err = RedisStore::open("redis://u:pw@[bad", "p:", Duration::from_secs(1))
+        let err = RedisStore::open("redis://u:pw@[bad", "p:", Duration::from_secs(1), 0)
             .expect_err("malformed");
         assert!(!err.to_string().contains("pw"), "{err}");
     }
