@@ -25,6 +25,9 @@ const PASSWORD_MAX_CHARS: usize = 4096;
 pub struct LoginView<'a> {
     /// Why the last attempt failed, shown above the form; `None` on first visit.
     pub error: Option<&'a str>,
+    /// A neutral message shown above the form (e.g. after signing out);
+    /// announced politely, unlike `error`.
+    pub notice: Option<&'a str>,
     /// Pre-filled after a failed attempt so the user only retypes the password.
     pub username: &'a str,
     /// The validated return path, posted back as `rd`.
@@ -48,9 +51,15 @@ pub fn login_page(app_name: &str, view: &LoginView) -> String {
         ),
         None => (String::new(), "", " autofocus"),
     };
+    let notice = view.notice.map_or_else(String::new, |notice| {
+        format!(
+            "<div class=\"notice\" role=\"status\">{}</div>\n",
+            Escaped(notice)
+        )
+    });
     let body = format!(
         "<h1>Sign in</h1>\n\
-         {alert}\
+         {notice}{alert}\
          <form method=\"post\" action=\"{LOGIN_PATH}\">\n\
          <input type=\"hidden\" name=\"rd\" value=\"{rd}\">\n\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
@@ -232,6 +241,14 @@ mod tests {
                     username: "alice",
                     return_to: "/docs?a=1&b=2",
                     csrf_token: "tok",
+                    ..LoginView::default()
+                },
+            ),
+            login_page(
+                "Acme Wiki",
+                &LoginView {
+                    notice: Some("You have signed out."),
+                    ..LoginView::default()
                 },
             ),
             logged_out_page("Acme Wiki"),
@@ -248,6 +265,7 @@ mod tests {
             HOSTILE,
             &LoginView {
                 error: Some(HOSTILE),
+                notice: Some(HOSTILE),
                 username: HOSTILE,
                 return_to: "/x\"><script>alert(1)</script>",
                 csrf_token: "a\"b'c<d>",
