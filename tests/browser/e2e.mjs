@@ -132,11 +132,11 @@ try {
   await step('the login form is keyboard-usable in order', async () => {
     const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName);
     check((await focused()) === 'username', `autofocus on ${await focused()}`);
+    await shoot(page, 'login');
     await page.keyboard.press('Tab');
     check((await focused()) === 'password', `second stop ${await focused()}`);
     await page.keyboard.press('Tab');
     check((await focused()) === 'BUTTON', `third stop ${await focused()}`);
-    await shoot(page, 'login');
     await audit(page, 'login');
   });
 
