@@ -25,6 +25,9 @@ const PASSWORD_MAX_CHARS: usize = 4096;
 pub struct LoginView<'a> {
     /// Why the last attempt failed, shown above the form; `None` on first visit.
     pub error: Option<&'a str>,
+    /// A neutral message shown above the form (e.g. after signing out);
+    /// announced politely, unlike `error`.
+    pub notice: Option<&'a str>,
     /// Pre-filled after a failed attempt so the user only retypes the password.
     pub username: &'a str,
     /// The validated return path, posted back as `rd`.
@@ -35,8 +38,8 @@ pub struct LoginView<'a> {
 
 /// The sign-in form, with the error from the last attempt if there was one.
 pub fn login_page(app_name: &str, view: &LoginView) -> String {
-    // With an error, screen readers announce the alert; autofocus would
-    // steal that announcement, so it is only set on a fresh form.
+    // With an error or a notice, screen readers should read it first;
+    // autofocus would jump past it, so it is only set on a plain form.
     let (alert, describedby, autofocus) = match view.error {
         Some(error) => (
             format!(
@@ -46,11 +49,18 @@ pub fn login_page(app_name: &str, view: &LoginView) -> String {
             " aria-describedby=\"login-error\" aria-invalid=\"true\"",
             "",
         ),
+        None if view.notice.is_some() => (String::new(), "", ""),
         None => (String::new(), "", " autofocus"),
     };
+    let notice = view.notice.map_or_else(String::new, |notice| {
+        format!(
+            "<div class=\"notice\" role=\"status\">{}</div>\n",
+            Escaped(notice)
+        )
+    });
     let body = format!(
         "<h1>Sign in</h1>\n\
-         {alert}\
+         {notice}{alert}\
          <form method=\"post\" action=\"{LOGIN_PATH}\">\n\
          <input type=\"hidden\" name=\"rd\" value=\"{rd}\">\n\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
@@ -160,25 +170,28 @@ fn document(app_name: &str, title: &str, body: &str) -> String {
 const STYLE: &str = "
 :root{--bg:#f3f4f6;--card:#fff;--text:#1f2328;--muted:#57606a;--border:#d0d7de;
 --input:#6e7781;--accent:#0b5cad;--accent-hover:#084a8c;--on-accent:#fff;
---focus:#0b5cad;--err-bg:#fff1f0;--err-border:#cf222e;--err-text:#82071e;
+--focus:#0b5cad;--err-bg:#fff1f0;--err-border:#cf222e;--err-text:#82071e;--note-bg:#eef5fc;
 color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--text:#e6edf3;
 --muted:#9da7b3;--border:#30363d;--input:#7d8590;--accent:#58a6ff;--accent-hover:#79b8ff;
---on-accent:#0d1117;--focus:#79b8ff;--err-bg:#2d1214;--err-border:#f85149;--err-text:#ffb3ad}}
+--on-accent:#0d1117;--focus:#79b8ff;--err-bg:#2d1214;--err-border:#f85149;--err-text:#ffb3ad;
+--note-bg:#0f2237}}
 *{box-sizing:border-box}
 html{font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,
 \"Noto Sans\",sans-serif;font-size:100%;line-height:1.5;color:var(--text);background:var(--bg)}
 body{margin:0;min-height:100vh;display:flex;align-items:flex-start;justify-content:center;
 padding:12vh 1rem 2rem}
-main{width:100%;max-width:24rem;background:var(--card);border:1px solid var(--border);
+main{width:100%;max-width:26rem;background:var(--card);border:1px solid var(--border);
 border-radius:12px;padding:2rem;box-shadow:0 1px 3px rgba(0,0,0,.08),0 8px 24px rgba(0,0,0,.06)}
 .app{margin:0 0 1.25rem;font-size:.875rem;font-weight:600;letter-spacing:.04em;
 text-transform:uppercase;color:var(--muted)}
 h1{margin:0 0 .5rem;font-size:1.5rem;line-height:1.25}
-h1+.alert,h1+form{margin-top:1.25rem}
+h1+.alert,h1+.notice,h1+form{margin-top:1.25rem}
 .lead{margin:0 0 1.5rem;color:var(--muted)}
 .alert{margin:0 0 1.25rem;padding:.75rem 1rem;border:1px solid var(--err-border);
 border-left-width:4px;border-radius:6px;background:var(--err-bg);color:var(--err-text)}
+.notice{margin:0 0 1.25rem;padding:.75rem 1rem;border:1px solid var(--border);
+border-left:4px solid var(--accent);border-radius:6px;background:var(--note-bg)}
 .field{margin:0 0 1rem}
 label{display:block;margin:0 0 .375rem;font-weight:600;font-size:.9375rem}
 input{display:block;width:100%;padding:.625rem .75rem;font:inherit;color:var(--text);
@@ -232,6 +245,14 @@ mod tests {
                     username: "alice",
                     return_to: "/docs?a=1&b=2",
                     csrf_token: "tok",
+                    ..LoginView::default()
+                },
+            ),
+            login_page(
+                "Acme Wiki",
+                &LoginView {
+                    notice: Some("You have signed out."),
+                    ..LoginView::default()
                 },
             ),
             logged_out_page("Acme Wiki"),
@@ -248,6 +269,7 @@ mod tests {
             HOSTILE,
             &LoginView {
                 error: Some(HOSTILE),
+                notice: Some(HOSTILE),
                 username: HOSTILE,
                 return_to: "/x\"><script>alert(1)</script>",
                 csrf_token: "a\"b'c<d>",
@@ -328,6 +350,24 @@ mod tests {
         assert!(alert < page.find("<form").unwrap());
         assert_eq!(page.matches("aria-describedby=\"login-error\"").count(), 2);
         assert!(page.contains("value=\"alice\""));
+        assert!(!page.contains("autofocus"));
+    }
+
+    #[test]
+    fn login_notice_is_a_status_message_not_an_error() {
+        let page = login_page(
+            "Acme Wiki",
+            &LoginView {
+                notice: Some("You have signed out."),
+                ..LoginView::default()
+            },
+        );
+        let notice = page
+            .find("<div class=\"notice\" role=\"status\">You have signed out.</div>")
+            .unwrap();
+        assert!(notice < page.find("<form").unwrap());
+        assert!(!page.contains("role=\"alert\""));
+        assert!(!page.contains("aria-invalid=\"true\""));
         assert!(!page.contains("autofocus"));
     }
 

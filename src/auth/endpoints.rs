@@ -33,6 +33,7 @@ const MAX_USERNAME: usize = 256;
 
 const WRONG_CREDENTIALS: &str = "Incorrect username or password.";
 const FORM_EXPIRED: &str = "The sign-in form expired. Please try again.";
+const SIGNED_OUT: &str = "You have signed out.";
 
 /// The request facts every endpoint needs.
 pub struct Call<'a> {
@@ -68,20 +69,24 @@ pub fn login_redirect(path_and_query: &str) -> Response<Body> {
 
 /// `GET /.gatehouse/login?rd=…`: the form, with a fresh CSRF token.
 fn login_form(call: &Call<'_>, query: Option<&str>) -> Response<Body> {
-    let rd = query
-        .and_then(|q| {
+    let param = |name: &str| {
+        query.and_then(|q| {
             form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "rd")
+                .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         })
-        .unwrap_or_default();
-    form_page(call, StatusCode::OK, None, "", safe_return_url(&rd))
+    };
+    let rd = param("rd").unwrap_or_default();
+    // Where `logout` sends people: the form, saying what just happened.
+    let notice = (param("signed_out").as_deref() == Some("1")).then_some(SIGNED_OUT);
+    form_page(call, StatusCode::OK, notice, None, "", safe_return_url(&rd))
 }
 
 /// The login form with a new token in both the page and the cookie.
 fn form_page(
     call: &Call<'_>,
     status: StatusCode,
+    notice: Option<&str>,
     error: Option<&str>,
     username: &str,
     return_to: &str,
@@ -91,6 +96,7 @@ fn form_page(
         call.app_name,
         &LoginView {
             error,
+            notice,
             username,
             return_to,
             csrf_token: &token,
@@ -140,6 +146,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         return Ok(form_page(
             call,
             StatusCode::FORBIDDEN,
+            None,
             Some(FORM_EXPIRED),
             &form.username,
             &return_to,
@@ -184,6 +191,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         return Ok(form_page(
             call,
             StatusCode::OK,
+            None,
             Some(WRONG_CREDENTIALS),
             &form.username,
             &return_to,
