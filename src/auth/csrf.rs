@@ -28,6 +28,15 @@ pub fn is_cross_site(headers: &HeaderMap, host: &str) -> bool {
     })
 }
 
+/// True for a value shaped like the tokens gatehouse issues (43
+/// base64url characters), so a browser's existing token can be reused.
+pub fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Compares the form's token with the cookie's in constant time.
 pub fn token_matches(cookie: Option<&str>, form: Option<&str>) -> bool {
     match (cookie, form) {

@@ -51,7 +51,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ProxyError> {
     match (path, req.method()) {
-        (LOGIN_PATH, &Method::GET | &Method::HEAD) => Ok(login_form(&call, req.uri().query())),
+        (LOGIN_PATH, &Method::GET | &Method::HEAD) => Ok(login_form(&call, &req)),
         (LOGIN_PATH, &Method::POST) => login(&call, req).await,
         (LOGOUT_PATH, &Method::POST) => logout(&call, req).await,
         (WHOAMI_PATH, &Method::GET | &Method::HEAD) => whoami(&call, req.headers()).await,
@@ -68,7 +68,8 @@ pub fn login_redirect(path_and_query: &str) -> Response<Body> {
 }
 
 /// `GET /.gatehouse/login?rd=…`: the form, with a fresh CSRF token.
-fn login_form(call: &Call<'_>, query: Option<&str>) -> Response<Body> {
+fn login_form(call: &Call<'_>, req: &Request<Incoming>) -> Response<Body> {
+    let query = req.uri().query();
     let param = |name: &str| {
         query.and_then(|q| {
             form_urlencoded::parse(q.as_bytes())
@@ -79,19 +80,39 @@ fn login_form(call: &Call<'_>, query: Option<&str>) -> Response<Body> {
     let rd = param("rd").unwrap_or_default();
     // Where `logout` sends people: the form, saying what just happened.
     let notice = (param("signed_out").as_deref() == Some("1")).then_some(SIGNED_OUT);
-    form_page(call, StatusCode::OK, notice, None, "", safe_return_url(&rd))
+    let token = current_csrf_token(call, req.headers());
+    form_page(
+        call,
+        StatusCode::OK,
+        token,
+        notice,
+        None,
+        "",
+        safe_return_url(&rd),
+    )
 }
 
-/// The login form with a new token in both the page and the cookie.
+/// The browser's CSRF token when it already has a well-formed one, so that
+/// every login form open in its tabs stays valid.
+fn current_csrf_token<'h>(call: &Call<'_>, headers: &'h HeaderMap) -> Option<&'h str> {
+    match session_cookie(headers, &csrf_cookie_name(call.auth)) {
+        CookieLookup::One(value) if csrf::is_token(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// The login form, with the browser's token (`token`) or a new one, in
+/// both the page and the cookie.
 fn form_page(
     call: &Call<'_>,
     status: StatusCode,
+    token: Option<&str>,
     notice: Option<&str>,
     error: Option<&str>,
     username: &str,
     return_to: &str,
 ) -> Response<Body> {
-    let token = random_token();
+    let token = token.map_or_else(random_token, str::to_owned);
     let page = pages::login_page(
         call.app_name,
         &LoginView {
@@ -147,6 +168,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
             call,
             StatusCode::FORBIDDEN,
             None,
+            None,
             Some(FORM_EXPIRED),
             &form.username,
             &return_to,
@@ -191,6 +213,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         return Ok(form_page(
             call,
             StatusCode::OK,
+            csrf_cookie,
             None,
             Some(WRONG_CREDENTIALS),
             &form.username,

@@ -138,7 +138,11 @@ impl Authenticator {
         }
         // The store expires an idle session itself; this check makes a
         // cached copy (or an expiry the store has not carried out yet) agree.
-        if record.last_seen.saturating_add(self.session.idle_timeout.as_secs()) <= now {
+        if record
+            .last_seen
+            .saturating_add(self.session.idle_timeout.as_secs())
+            <= now
+        {
             return Ok(None);
         }
         // Identity comes from the users file as it is now: a removed user's

@@ -147,7 +147,10 @@ mod tests {
         cache.set_live(false);
         assert!(cache.get("k").is_none());
         cache.set_live(true);
-        assert!(cache.get("k").is_none(), "emptied when the channel was lost");
+        assert!(
+            cache.get("k").is_none(),
+            "emptied when the channel was lost"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ impl RedisStore {
         if let Some(cache) = &cache {
             // Invalidations arrive as RESP3 pushes on a connection of their own.
             let info = client.get_connection_info().clone();
-            let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+            let resp3 = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
             let tracking = Client::open(info.set_redis_settings(resp3))
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             runtime.spawn(invalidation::listen(
