@@ -12,7 +12,7 @@ use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, ORIGIN, RETRY_AFTER};
 use reqwest::{Client, StatusCode};
 
 use common::backend::Backend;
-use common::client::{https_client, https_client_builder};
+use common::client::{https_client, https_client_builder, raw_request, tls_connect};
 use common::gatehouse::{self, Gatehouse, PASSWORD};
 use common::login::{
     cookie_set, csrf_token, hidden_input, login, login_ok, set_cookies, start_ready, whoami,
@@ -180,6 +180,33 @@ async fn oversized_login_body_is_413(store: TestStore) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(cookie_set(&resp, SESSION_COOKIE), None);
+
+    // The same without a declared length: chunked, so only counting the
+    // bytes as they arrive can refuse it.
+    let token = csrf_token(&client, &g).await;
+    let form = format!(
+        "username=alice&password={}&rd=%2F&csrf={token}&padding={padding}",
+        PASSWORD.replace(' ', "+")
+    );
+    let mut stream = tls_connect(g.https, &[b"http/1.1"]).await;
+    let mut request = format!(
+        "POST {LOGIN} HTTP/1.1\r\nHost: localhost:{}\r\n\
+         Cookie: {CSRF_COOKIE}={token}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        g.https.port()
+    )
+    .into_bytes();
+    for chunk in form.as_bytes().chunks(4096) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let response = raw_request(&mut stream, &request).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(!response.contains("__Host-gatehouse="), "{response}");
 }
 
 async fn login_without_the_right_token_is_refused(store: TestStore) {
