@@ -65,7 +65,11 @@ impl ProxyError {
     /// How long the client should wait before trying again, if at all.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ProxyError::LockedOut { retry_after } => Some(retry_after.as_secs().max(1)),
+            // Rounded up: a client that waits exactly this long must not
+            // arrive before the lockout ends (and be refused again).
+            ProxyError::LockedOut { retry_after } => {
+                Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
+            }
             ProxyError::StoreUnavailable => Some(STORE_RETRY_AFTER_SECS),
             _ => None,
         }
@@ -172,6 +176,11 @@ mod tests {
         }
         .into_response(false, "x");
         assert_eq!(resp.headers()[RETRY_AFTER], "42");
+        let resp = ProxyError::LockedOut {
+            retry_after: Duration::from_millis(1_200),
+        }
+        .into_response(false, "x");
+        assert_eq!(resp.headers()[RETRY_AFTER], "2", "rounded up, never early");
         let resp = ProxyError::StoreUnavailable.into_response(false, "x");
         assert_eq!(resp.headers()[RETRY_AFTER], "2");
     }

@@ -4,4 +4,5 @@
 pub mod backend;
 pub mod client;
 pub mod gatehouse;
+pub mod login;
 pub mod redis;
