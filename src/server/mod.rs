@@ -55,13 +55,14 @@ pub async fn run(
         acceptor,
         draining: draining.clone(),
     });
+    // Redirect to the port actually bound (the config may say `:0`).
+    let https_port = listeners
+        .https
+        .local_addr()
+        .map_or(config.listen.https.port(), |addr| addr.port());
     tracker.spawn(accept_tls(listeners.https, ctx, tracker.clone()));
     if let Some(listener) = listeners.http {
-        tracker.spawn(redirect::serve(
-            listener,
-            config.listen.https.port(),
-            draining.clone(),
-        ));
+        tracker.spawn(redirect::serve(listener, https_port, draining.clone()));
     }
     // The admin listener outlives the drain, so that `/readyz` can say 503.
     let stopped = CancellationToken::new();
