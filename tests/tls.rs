@@ -2,6 +2,7 @@
 //! HTTP/2 end to end, `Strict-Transport-Security`, and the plain-HTTP
 //! listener's redirect to https.
 
+#[allow(dead_code)] // not every helper of the shared harness is used here
 mod common;
 
 use std::net::SocketAddr;
