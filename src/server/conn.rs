@@ -56,7 +56,11 @@ pub async fn serve(ctx: Arc<ConnContext>, tcp: TcpStream, peer: SocketAddr) {
         // Client-side timeouts are the watchdog's job (see `activity`): hyper's
         // own header timer would also close idle keep-alive connections.
         .header_read_timeout(None)
-        .max_buf_size(timeouts.max_header_bytes.max(8192));
+        // Room past the limit, so that a head just over `max_header_bytes`
+        // reaches the request filter and gets the proxy's own 431 (JSON or
+        // HTML, HSTS) instead of hyper's bare one; heads over twice the
+        // limit still get hyper's 431.
+        .max_buf_size(timeouts.max_header_bytes.saturating_mul(2).max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
