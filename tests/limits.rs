@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::backend::Backend;
-use common::client::{https_client_http1, tls_connect};
+use common::client::{https_client_http1, https_client_http2, tls_connect};
 use common::gatehouse::{builder, route, Gatehouse};
 use common::wire::{self, Quiet, Reply};
 use tokio::io::AsyncWriteExt;
@@ -117,6 +117,22 @@ async fn a_70_kib_header_gets_the_proxys_431_and_is_not_forwarded() {
             "{reply:?}"
         );
     }
+
+    let h2 = https_client_http2(g.https)
+        .get(g.url("/"))
+        .header("accept", "application/json")
+        .header("x-big", "a".repeat(70 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h2.version(), reqwest::Version::HTTP_2);
+    assert_eq!(h2.status(), 431);
+    assert!(
+        h2.headers().contains_key("strict-transport-security"),
+        "{h2:?}"
+    );
+    let json: serde_json::Value = h2.json().await.expect("a JSON 431 over HTTP/2");
+    assert_eq!(json["status"], 431);
     assert!(backend.seen().is_empty());
 }
 
