@@ -51,6 +51,11 @@ pub async fn serve(
         async move { Ok::<_, Infallible>(gateway.handle(req, peer, in_flight).await) }
     });
 
+    // Room past `max_header_bytes`, so that a head just over it reaches the
+    // request filter and gets the proxy's own 431 (JSON or HTML, HSTS)
+    // instead of hyper's or h2's bare one; heads over twice the limit still
+    // get the bare 431.
+    let head_room = timeouts.max_header_bytes.saturating_mul(2);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -58,11 +63,11 @@ pub async fn serve(
         // Client-side timeouts are the watchdog's job (see `activity`): hyper's
         // own header timer would also close idle keep-alive connections.
         .header_read_timeout(None)
-        .max_buf_size(timeouts.max_header_bytes.max(8192));
+        .max_buf_size(head_room.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(timeouts.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(head_room).unwrap_or(u32::MAX));
     let io = TokioIo::new(Tracked::new(tls, activity.clone()));
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);

@@ -78,7 +78,11 @@ pub async fn run(
     let draining = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let https_port = shared.gateway.load().config().listen.https.port();
+    // Redirect to the port actually bound (the config may say `:0`).
+    let https_port = listeners.https.local_addr().map_or_else(
+        |_| shared.gateway.load().config().listen.https.port(),
+        |addr| addr.port(),
+    );
     tracker.spawn(accept_tls(
         listeners.https,
         shared.clone(),

@@ -6,3 +6,4 @@ pub mod client;
 pub mod gatehouse;
 pub mod login;
 pub mod redis;
+pub mod wire;
