@@ -176,6 +176,15 @@ fn serve(path: &std::path::Path) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers first: a signal that arrives once the port accepts must
+        // never meet the default action (death without a drain).
+        let (shutdown, reloads) = match (shutdown_signal(), reload_signal()) {
+            (Ok(shutdown), Ok(reloads)) => (shutdown, reloads),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
         let listeners = match bind(&config).await {
             Ok(l) => l,
             Err(e) => {
@@ -183,14 +192,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
                 return ExitCode::from(EXIT_RUNTIME);
             }
         };
-        let reloads = match reload_signal() {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!("cannot install the SIGHUP handler: {e}");
-                return ExitCode::from(EXIT_RUNTIME);
-            }
-        };
-        match gatehouse::run(config, listeners, shutdown_signal(), reloads).await {
+        match gatehouse::run(config, listeners, shutdown, reloads).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e @ gatehouse::RunError::Config(_)) => {
                 tracing::error!("{e}");
@@ -224,14 +226,17 @@ async fn bind(config: &Config) -> Result<gatehouse::Listeners, String> {
     })
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT; both handlers are installed before it returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// A message for every SIGHUP: reload the config, users and certificates.
