@@ -5,5 +5,7 @@ pub mod backend;
 pub mod client;
 pub mod gatehouse;
 pub mod login;
+pub mod metrics;
+pub mod process;
 pub mod redis;
 pub mod wire;
