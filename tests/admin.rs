@@ -15,9 +15,10 @@ use reqwest::{Client, StatusCode};
 use common::backend::Backend;
 use common::client::{https_client, tls_connect};
 use common::gatehouse::{self, Gatehouse, PASSWORD};
+use common::login::cookie_set;
 use common::login::{api_get, csrf_token, login, start_ready, CSRF_COOKIE, LOGIN, SESSION_COOKIE};
-use common::login::{cookie_set, eventually};
 use common::metrics::{admin_get, scrape, series, value};
+use common::poll::eventually;
 use common::process;
 use common::redis::RedisServer;
 

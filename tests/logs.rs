@@ -15,9 +15,9 @@ use reqwest::{Client, StatusCode};
 use common::backend::Backend;
 use common::client::{https_client, https_url};
 use common::gatehouse::{self, PASSWORD};
-use common::login::eventually;
 use common::login::{cookie_set, hidden_input, CSRF_COOKIE, LOGIN, LOGOUT, SESSION_COOKIE, WHOAMI};
 use common::metrics::admin_get;
+use common::poll::eventually;
 use common::process::{fix_ports, Process};
 use common::redis::RedisServer;
 

@@ -20,7 +20,8 @@ use tokio_rustls::TlsConnector;
 use common::backend::Backend;
 use common::client::{cert_pem, https_client, https_url, CERT_PATH};
 use common::gatehouse::{self, Gatehouse};
-use common::login::{api_get, eventually, login_ok, start_ready, TestStore};
+use common::login::{api_get, login_ok, start_ready, TestStore};
+use common::poll::eventually;
 use common::process::{fix_ports, Process};
 use common::wire;
 

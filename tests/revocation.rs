@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use common::backend::Backend;
 use common::client::https_client;
 use common::gatehouse::{self, Builder, Gatehouse};
-use common::login::{api_get, eventually, login_ok, logout, wait_ready};
+use common::login::{api_get, login_ok, logout, wait_ready};
 use common::metrics::{series, CACHE_HITS};
+use common::poll::eventually;
 use common::process;
 use common::redis::RedisServer;
 

@@ -4,9 +4,9 @@
 #[allow(dead_code)] // not every helper of the shared harness is used here
 mod common;
 
-use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::poll::eventually;
 use common::redis::{free_port, RedisServer};
 use gatehouse::config::{Store, StoreUrl};
 use gatehouse::session::{SessionId, SessionKey};
@@ -14,8 +14,6 @@ use gatehouse::store::{SessionRecord, SessionStore, StoreError};
 
 /// Store timeout used by every test: short, so failure tests are fast.
 const TIMEOUT: Duration = Duration::from_millis(500);
-/// How long a test waits for something that should happen "soon".
-const DEADLINE: Duration = Duration::from_secs(10);
 const LONG: Duration = Duration::from_secs(600);
 
 fn config(url: StoreUrl, max_entries: usize) -> Store {
@@ -41,19 +39,6 @@ async fn redis_store(server: &RedisServer) -> SessionStore {
     })
     .await;
     store
-}
-
-/// Polls `check` until it holds, failing the test at [`DEADLINE`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn now() -> u64 {

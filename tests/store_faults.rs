@@ -13,9 +13,8 @@ use reqwest::{Client, Response, StatusCode};
 use common::backend::Backend;
 use common::client::https_client;
 use common::gatehouse::{self, Builder, ConfigDir, Gatehouse};
-use common::login::{
-    api_get, eventually, login, login_ok, logout, readyz, session, wait_ready, whoami,
-};
+use common::login::{api_get, login, login_ok, logout, readyz, session, wait_ready, whoami};
+use common::poll::eventually;
 use common::redis::{free_port, RedisServer};
 
 /// `[store] timeout` in these tests, so that failures show quickly.

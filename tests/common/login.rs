@@ -4,13 +4,13 @@
 //! ([`TestStore`], [`on_both_stores!`]) and polling to a deadline.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, COOKIE, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 
 use super::gatehouse::{Builder, Gatehouse};
+use super::poll::eventually;
 use super::redis::RedisServer;
 
 pub const LOGIN: &str = "/.gatehouse/login";
@@ -18,8 +18,6 @@ pub const LOGOUT: &str = "/.gatehouse/logout";
 pub const WHOAMI: &str = "/.gatehouse/whoami";
 pub const SESSION_COOKIE: &str = "__Host-gatehouse";
 pub const CSRF_COOKIE: &str = "__Host-gatehouse-csrf";
-/// How long a test waits for something that should happen "soon".
-pub const DEADLINE: Duration = Duration::from_secs(15);
 
 /// The session store a behaviour runs against: the embedded one, or a
 /// private `redis-server` that lives as long as this value.
@@ -91,19 +89,6 @@ pub async fn readyz(g: &Gatehouse) -> StatusCode {
         .await
         .expect("admin listener answers")
         .status()
-}
-
-/// Polls `check` until it holds, failing the test at [`DEADLINE`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Fetches the login form and returns its CSRF token, checking that the

@@ -3,7 +3,6 @@
 //! `Host` of our choosing) or keep one connection open across requests.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,11 +10,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use super::client::{raw_request, tls_connect};
-
-/// How long [`eventually`] keeps trying.
-pub const DEADLINE: Duration = Duration::from_secs(10);
-/// How often [`eventually`] looks again.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// One parsed HTTP/1.1 response.
 #[derive(Debug, Clone)]
@@ -106,19 +100,6 @@ pub async fn wait_for_close<S: AsyncRead + Unpin>(stream: &mut S, within: Durati
         Err(_) => Quiet::StillOpen,
         Ok(Ok(0)) | Ok(Err(_)) => Quiet::Closed(start.elapsed()),
         Ok(Ok(n)) => Quiet::Data(buf[..n].to_vec()),
-    }
-}
-
-/// Polls `check` until it holds, failing the test after [`DEADLINE`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
