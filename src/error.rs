@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    RETRY_AFTER, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::{full, Body};
@@ -80,29 +83,52 @@ impl ProxyError {
     pub fn into_response(self, html: bool, app_name: &str) -> Response<Body> {
         let status = self.status();
         let message = pages::error_message(status);
-        let (content_type, body) = if html {
-            (
-                "text/html; charset=utf-8",
-                pages::error_page(app_name, status, message),
-            )
+        let mut response = if html {
+            html_response(status, pages::error_page(app_name, status, message))
         } else {
             let json = serde_json::json!({
                 "error": status.canonical_reason().unwrap_or("error"),
                 "status": status.as_u16(),
                 "message": message,
             });
-            ("application/json", json.to_string())
+            let mut response = Response::new(full(Bytes::from(json.to_string())));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         };
-        let mut response = Response::new(full(Bytes::from(body)));
-        *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
+}
+
+/// A page the proxy made itself (login, errors): never cached, never
+/// framed (clickjacking), no sniffing, and no script or outside resource
+/// allowed: the pages need none.
+pub fn html_response(status: StatusCode, page: String) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from(page)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
 }
 
 /// True when the client's `Accept` names `text/html` (a browser navigation).
@@ -159,6 +185,11 @@ mod tests {
         html.insert(ACCEPT, HeaderValue::from_static("text/html,*/*"));
         let resp = ProxyError::BadRequest("secret detail").into_response(wants_html(&html), "Wiki");
         assert_eq!(resp.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(resp.headers()[X_FRAME_OPTIONS], "DENY");
+        assert!(resp.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
         let text = body_text(resp);
         assert!(text.contains("400") && !text.contains("secret detail"));
 

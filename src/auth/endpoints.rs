@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use super::{cookies, csrf, Authenticator};
 use crate::body::{empty, full, Body};
-use crate::error::ProxyError;
+use crate::error::{html_response, ProxyError};
 use crate::headers::{session_cookie, CookieLookup};
 use crate::metrics::Login;
 use crate::pages::{self, LoginView};
@@ -123,7 +123,7 @@ fn form_page(
             csrf_token: &token,
         },
     );
-    let mut response = html(status, page);
+    let mut response = html_response(status, page);
     response.headers_mut().append(
         SET_COOKIE,
         cookies::csrf(&csrf_cookie_name(call.auth), &token),
@@ -346,18 +346,6 @@ fn csrf_cookie_name(auth: &Authenticator) -> String {
 fn store_down(e: crate::store::StoreError) -> ProxyError {
     tracing::warn!(error = %e, "session store call failed");
     ProxyError::StoreUnavailable
-}
-
-fn html(status: StatusCode, page: String) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from(page)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// A 303 to a same-origin path (already validated by the caller).

@@ -109,6 +109,9 @@ const context = await chromium.launchPersistentContext(profile, {
     `--ignore-certificate-errors-spki-list=${spki}`,
   ],
   viewport: { width: 960, height: 640 },
+  // The proxy's pages forbid every script (CSP default-src 'none'); only the
+  // axe-core audit this test injects needs an exception.
+  bypassCSP: true,
   locale: 'en-US',
   colorScheme: 'light',
 });
