@@ -5,5 +5,6 @@ pub mod backend;
 pub mod client;
 pub mod gatehouse;
 pub mod login;
+pub mod oidc;
 pub mod redis;
 pub mod wire;
