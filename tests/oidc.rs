@@ -538,3 +538,43 @@ async fn logout_at_the_provider_with_provider_logout() {
         page.url()
     );
 }
+
+#[tokio::test]
+async fn switching_to_oidc_ends_the_users_file_sessions() {
+    let backend = Backend::start().await;
+    let g = gatehouse::builder()
+        .route(gatehouse::route("/", &backend.url(), "required"))
+        .user("alice", "alice@example.com", &["staff"])
+        .start()
+        .await;
+    common::login::wait_ready(&g).await;
+    let client = https_client(g.https);
+    let id = common::login::login_ok(&client, &g, "alice").await;
+    assert_eq!(
+        common::login::whoami(&client, &g, &id).await,
+        StatusCode::OK
+    );
+
+    // Same store, now an OpenID provider: "alice" from the users file is
+    // nobody the provider vouched for.
+    let port = OidcProvider::reserve_port();
+    let mut toml = std::fs::read_to_string(&g.files.config).unwrap();
+    toml.push_str(&format!(
+        "\n[login]\nprovider = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n\
+         client_secret = \"{CLIENT_SECRET}\"\n",
+        OidcProvider::issuer_on(port)
+    ));
+    std::fs::write(&g.files.config, toml).unwrap();
+    g.reload().await;
+    eventually("the users-file session stops working", || async {
+        common::login::whoami(&client, &g, &id).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    // And the login page now sends browsers to the provider.
+    let resp = client.get(g.url("/.gatehouse/login")).send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_GATEWAY,
+        "provider not started"
+    );
+}
