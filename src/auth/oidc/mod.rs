@@ -12,15 +12,18 @@
 //! - [`claims`]: verified claims → the identity forwarded upstream.
 //! - [`refresh`]: renewing a session's access token, one refresh at a time.
 //! - [`endpoints`]: the sign-in start, the callback and the logout target.
+//! - `id_token`: the crate's ID token validation, plus `at_hash`.
 //! - [`OidcError`]: why a sign-in failed, as a status and a sentence.
 
 pub mod claims;
 pub mod endpoints;
 mod error;
+mod id_token;
 pub mod prelogin;
 pub mod refresh;
 
 pub use error::OidcError;
+use id_token::{string_claim, verify_id_token, KeyOr};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,11 +34,11 @@ use openidconnect::core::{
     CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
-    LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, LogoutRequest, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -374,64 +377,6 @@ impl OidcClient {
             .append_pair("id_token_hint", &tokens.id_token);
         Some(url)
     }
-}
-
-/// Why verification failed: a key we may not have yet, or anything else.
-enum KeyOr {
-    UnknownKey(String),
-    Error(OidcError),
-}
-
-impl From<OidcError> for KeyOr {
-    fn from(e: OidcError) -> Self {
-        KeyOr::Error(e)
-    }
-}
-
-/// The `openidconnect` crate's full ID token validation, then `at_hash`
-/// when present; the verified claims as JSON, to map any claim by name.
-fn verify_id_token(
-    client: &ProviderClient,
-    tokens: &Tokens,
-    nonce: impl openidconnect::NonceVerifier,
-) -> Result<Map<String, Value>, KeyOr> {
-    use openidconnect::{ClaimsVerificationError as E, SignatureVerificationError as S};
-    let id_token = tokens
-        .id_token()
-        .ok_or_else(|| OidcError::InvalidToken("no ID token".into()))?;
-    // Unsigned (`alg: none`) tokens are refused by the verifier itself,
-    // which requires a signature; the allowed algorithms are the
-    // provider's advertised ones.
-    let verifier = client.id_token_verifier();
-    let claims = id_token.claims(&verifier, nonce).map_err(|e| match e {
-        E::SignatureVerification(S::NoMatchingKey) => KeyOr::UnknownKey(e.to_string()),
-        e => KeyOr::Error(OidcError::InvalidToken(e.to_string())),
-    })?;
-    if let Some(expected) = claims.access_token_hash() {
-        let alg = id_token
-            .signing_alg()
-            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
-        let key = id_token
-            .signing_key(&verifier)
-            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
-        let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
-            .map_err(|e| OidcError::InvalidToken(e.to_string()))?;
-        if actual != *expected {
-            return Err(OidcError::InvalidToken("at_hash mismatch".into()).into());
-        }
-    }
-    match serde_json::to_value(claims) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(OidcError::InvalidToken("claims are not an object".into()).into()),
-    }
-}
-
-fn string_claim(claims: &Map<String, Value>, name: &str) -> String {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Discovery failed: the last good metadata if there is one, else the error.
