@@ -10,8 +10,9 @@
 //! - [`proxy`]: the request's phases: filter → route → authenticate →
 //!   upstream request → forward → response filter → access log.
 //! - [`routing`]: host and longest-prefix route matching.
-//! - [`auth`]: session cookies resolved against the store; login, logout
-//!   and whoami under `/.gatehouse/`.
+//! - [`auth`]: session cookies resolved against the store; login (the
+//!   users file, or an OpenID provider in [`auth::oidc`]), logout and
+//!   whoami under `/.gatehouse/`.
 //! - [`error`]: why the proxy answered itself, mapped to a status and a page.
 //! - [`admin`]: health and metrics endpoints on the admin listener.
 //! - [`metrics`]: the Prometheus metrics.
@@ -57,10 +58,13 @@ pub mod users;
 pub use server::{run, Listeners, RunError};
 
 /// Everything `gatehouse check` validates: the config, the certificates and
-/// the users file.
+/// the users file (with `provider = "users_file"`). An OpenID provider is
+/// not contacted: it may be down, and gatehouse still starts.
 pub fn check(path: &std::path::Path) -> Result<config::Config, config::ConfigError> {
     let config = config::load(path)?;
     tls::server_config(&config.tls)?;
-    users::Users::load(&config.login.users_file)?;
+    if config.login.provider == config::LoginProvider::UsersFile {
+        users::Users::load(&config.login.users_file)?;
+    }
     Ok(config)
 }

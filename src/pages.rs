@@ -116,6 +116,28 @@ pub fn error_page(app_name: &str, status: StatusCode, message: &str) -> String {
     document(app_name, &heading, &body)
 }
 
+/// A sign-in at the identity provider that did not work out: what went
+/// wrong, in words meant for people, and a way to start again.
+/// `retry_href` is a same-origin path (the login path with a validated
+/// `rd`), escaped here like every other value.
+pub fn sign_in_failed_page(
+    app_name: &str,
+    status: StatusCode,
+    message: &str,
+    retry_href: &str,
+) -> String {
+    let body = format!(
+        "<h1>Sign-in failed</h1>\n\
+         <div class=\"alert\" role=\"alert\">{message}</div>\n\
+         <p><a class=\"button\" href=\"{retry}\">Try again</a></p>\n\
+         <p class=\"lead\">Error {code}</p>\n",
+        message = Escaped(message),
+        retry = Escaped(retry_href),
+        code = status.as_u16(),
+    );
+    document(app_name, "Sign-in failed", &body)
+}
+
 /// The sentence shown to people for a status the proxy answers itself.
 pub fn error_message(status: StatusCode) -> &'static str {
     match status {
@@ -256,6 +278,12 @@ mod tests {
                 },
             ),
             logged_out_page("Acme Wiki"),
+            sign_in_failed_page(
+                "Acme Wiki",
+                StatusCode::BAD_REQUEST,
+                "This sign-in could not be completed.",
+                "/.gatehouse/login?rd=%2Fwiki",
+            ),
         ];
         for code in [400, 401, 403, 404, 405, 413, 429, 431, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
@@ -306,6 +334,7 @@ mod tests {
         for page in [
             error_page(HOSTILE, status, HOSTILE),
             logged_out_page(HOSTILE),
+            sign_in_failed_page(HOSTILE, status, HOSTILE, HOSTILE),
         ] {
             assert!(!page.contains("<script"), "{page}");
             assert!(page.contains("&lt;script&gt;"), "{page}");
@@ -382,6 +411,22 @@ mod tests {
         assert!(page.contains("<h1>504 Gateway Timeout</h1>"));
         assert!(page.contains("The application took too long to answer."));
         assert!(page.contains("<a class=\"button\" href=\"/\">Go to the start page</a>"));
+    }
+
+    #[test]
+    fn sign_in_failed_page_explains_and_offers_a_retry() {
+        let page = sign_in_failed_page(
+            "Acme Wiki",
+            StatusCode::UNAUTHORIZED,
+            "The answer could not be verified.",
+            "/.gatehouse/login?rd=%2Fdocs&x=1",
+        );
+        assert!(page.contains("<title>Sign-in failed · Acme Wiki</title>"));
+        assert!(page.contains("role=\"alert\">The answer could not be verified.</div>"));
+        assert!(page.contains(
+            "<a class=\"button\" href=\"/.gatehouse/login?rd=%2Fdocs&amp;x=1\">Try again</a>"
+        ));
+        assert!(page.contains("Error 401"));
     }
 
     #[test]

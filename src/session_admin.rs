@@ -97,6 +97,7 @@ mod tests {
             absolute_expiry: created + 3600,
             client_addr: "192.0.2.1".into(),
             user_agent: "Mozilla\t5".into(),
+            tokens: None,
         };
         let text = table(&[record("bob", 2_000_000_000), record("alice", 1_800_000_000)]);
         let lines: Vec<&str> = text.lines().collect();

@@ -58,6 +58,7 @@ fn record(user: &str) -> SessionRecord {
         absolute_expiry: now() + 12 * 3600,
         client_addr: "192.0.2.7".into(),
         user_agent: "test-agent/1.0".into(),
+        tokens: None,
     }
 }
 

@@ -41,6 +41,23 @@ pub fn csrf(name: &str, value: &str) -> HeaderValue {
     to_header(&cookie)
 }
 
+/// A sign-in at the OpenID provider in progress (see
+/// [`super::oidc::prelogin`]). `SameSite=Lax`, not `Strict`: it must come
+/// back on the provider's top-level redirect to the callback. It expires
+/// by itself after `max_age`.
+pub fn pre_login(name: &str, value: &str, max_age: std::time::Duration) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(600),
+        ))
+        .build();
+    to_header(&cookie)
+}
+
 fn to_header(cookie: &Cookie<'_>) -> HeaderValue {
     // Names come from validated config and values are base64url, so this
     // cannot fail; fall back to a harmless value rather than panic.
@@ -70,6 +87,22 @@ mod tests {
         let v = clear("__Host-gatehouse").to_str().unwrap().to_owned();
         assert!(v.starts_with("__Host-gatehouse=;"));
         assert!(v.contains("Max-Age=0") && v.contains("Secure") && v.contains("Path=/"));
+    }
+
+    #[test]
+    fn pre_login_cookie_is_lax_and_short_lived() {
+        let v = pre_login("__Host-g-oidc-x", "v", std::time::Duration::from_secs(600));
+        let v = v.to_str().unwrap();
+        for attr in [
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(v.split("; ").any(|a| a == attr), "{attr} missing in {v}");
+        }
+        assert!(!v.contains("Domain"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The proxy's own endpoints under `/.gatehouse/` (SPEC §4): the login
-//! form and its post, logout, and whoami.
+//! form and its post, logout, and whoami. With an OpenID provider, the
+//! login page starts a sign-in there and the callback finishes it
+//! ([`super::oidc::endpoints`]).
 
 use std::net::SocketAddr;
 
@@ -11,7 +13,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::{cookies, csrf, Authenticator};
+use super::oidc::endpoints as oidc;
+use super::{cookies, csrf, Authenticator, Provider};
 use crate::body::{empty, full, Body};
 use crate::error::{html_response, ProxyError};
 use crate::headers::{session_cookie, CookieLookup};
@@ -50,6 +53,23 @@ pub async fn handle(
     path: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ProxyError> {
+    if let Provider::Oidc(provider) = call.auth.provider() {
+        let provider = provider.clone();
+        match (path, req.method()) {
+            (LOGIN_PATH, &Method::GET | &Method::HEAD) => {
+                return Ok(oidc::start(&call, &provider, &req).await)
+            }
+            // Passwords are the provider's business.
+            (LOGIN_PATH, _) => return Err(ProxyError::MethodNotAllowed),
+            (p, &Method::GET) if p == provider.config().redirect_path => {
+                return Ok(oidc::callback(&call, &provider, &req).await)
+            }
+            (p, _) if p == provider.config().redirect_path => {
+                return Err(ProxyError::MethodNotAllowed)
+            }
+            _ => {}
+        }
+    }
     match (path, req.method()) {
         (LOGIN_PATH, &Method::GET | &Method::HEAD) => Ok(login_form(&call, &req)),
         (LOGIN_PATH, &Method::POST) => login(&call, req).await,
@@ -190,8 +210,8 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         });
     }
 
+    let users = auth.users_handle().ok_or(ProxyError::MethodNotAllowed)?;
     let user = if form.username.len() <= MAX_USERNAME {
-        let users = auth.users_handle();
         let (name, password) = (form.username.clone(), form.password.clone());
         tokio::task::spawn_blocking(move || users.verify(&name, &password))
             .await
@@ -241,7 +261,7 @@ async fn login(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body>
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let id = auth
-        .start_session(&identity, call.peer, user_agent)
+        .start_session(&identity, call.peer, user_agent, None)
         .await
         .map_err(store_down)?;
     tracing::info!(user = %identity.user, client = %call.peer.ip(), "login");
@@ -265,6 +285,8 @@ async fn logout(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body
         form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "everywhere" && v == "1")
     });
     let auth = call.auth;
+    let signed_out = format!("{LOGIN_PATH}?signed_out=1");
+    let mut next = None;
     if let Some(id) = auth.session_id(req.headers()) {
         let key = id.key();
         let store = auth.store();
@@ -275,9 +297,18 @@ async fn logout(call: &Call<'_>, req: Request<Incoming>) -> Result<Response<Body
                 store.remove(&key, &record.user).await.map_err(store_down)?;
             }
             tracing::info!(user = %record.user, everywhere, "logout");
+            // RP-initiated logout: the provider ends its own session too,
+            // then sends the browser back to the signed-out page.
+            if let (Provider::Oidc(provider), Some(tokens)) = (auth.provider(), &record.tokens) {
+                let back = format!("https://{}{signed_out}", call.host);
+                next = provider.end_session_url(tokens, &back).await;
+            }
         }
     }
-    let mut response = see_other(&format!("{LOGIN_PATH}?signed_out=1"));
+    let mut response = match next {
+        Some(url) => see_other(url.as_str()),
+        None => see_other(&signed_out),
+    };
     response
         .headers_mut()
         .append(SET_COOKIE, cookies::clear(auth.cookie_name()));
@@ -348,8 +379,9 @@ fn store_down(e: crate::store::StoreError) -> ProxyError {
     ProxyError::StoreUnavailable
 }
 
-/// A 303 to a same-origin path (already validated by the caller).
-fn see_other(location: &str) -> Response<Body> {
+/// A 303 to a same-origin path (already validated by the caller), or to
+/// the OpenID provider.
+pub(crate) fn see_other(location: &str) -> Response<Body> {
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::SEE_OTHER;
     let location =

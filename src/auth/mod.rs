@@ -3,11 +3,13 @@
 //! endpoints under `/.gatehouse/` ([`endpoints`]).
 //!
 //! The store knows nothing of HTTP; this module is where cookies, store
-//! records and the users file meet.
+//! records and the [`Provider`] (the users file, or an OpenID provider)
+//! meet.
 
 mod cookies;
 mod csrf;
 pub mod endpoints;
+pub mod oidc;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,14 +17,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
-use crate::config::{self, Route};
+use crate::config::{self, ConfigError, Route};
 use crate::error::ProxyError;
 use crate::headers::{session_cookie, CookieLookup};
 use crate::metrics::{Lookup, Metrics};
 use crate::proxy::Identity;
 use crate::session::{SessionId, SessionKey};
-use crate::store::{SessionRecord, SessionStore, StoreError};
+use crate::store::{ProviderTokens, SessionRecord, SessionStore, StoreError};
 use crate::users::Users;
+use oidc::OidcClient;
 
 /// Longest gap between two write-backs of a session's last use.
 const MAX_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -37,10 +40,49 @@ pub struct Resolved {
     pub from_cache: bool,
 }
 
-/// Resolves session cookies against the store and the users file.
+/// Who vouches for the people who sign in: the one place where the users
+/// file and an OpenID provider part ways.
+#[derive(Clone)]
+pub enum Provider {
+    /// The login form over `users.toml`. A session carries only the user's
+    /// name; email and groups come from the file as it is now, and a user
+    /// removed from it loses access at once.
+    UsersFile(Arc<Users>),
+    /// Sign-in at an OpenID provider. A session carries the identity from
+    /// the ID token's claims, and the provider's tokens.
+    Oidc(Arc<OidcClient>),
+}
+
+impl Provider {
+    /// Loads what `[login]` names: the users file, or the OpenID client
+    /// (which talks to the provider only when first needed). The
+    /// `previous` provider is kept when `[login]` did not change, so a
+    /// reload keeps the discovered metadata and the refresh locks.
+    pub fn load(
+        config: &config::Config,
+        previous: Option<&Provider>,
+    ) -> Result<Provider, ConfigError> {
+        match &config.login.provider {
+            config::LoginProvider::UsersFile => Ok(Provider::UsersFile(Arc::new(Users::load(
+                &config.login.users_file,
+            )?))),
+            config::LoginProvider::Oidc(cfg) => match previous {
+                Some(Provider::Oidc(old)) if old.config() == cfg.as_ref() => {
+                    Ok(Provider::Oidc(old.clone()))
+                }
+                _ => Ok(Provider::Oidc(Arc::new(OidcClient::new(
+                    (**cfg).clone(),
+                    &config.path,
+                )?))),
+            },
+        }
+    }
+}
+
+/// Resolves session cookies against the store and the [`Provider`].
 pub struct Authenticator {
     store: SessionStore,
-    users: Arc<Users>,
+    provider: Provider,
     session: config::Session,
     login: config::Login,
     metrics: Arc<Metrics>,
@@ -49,14 +91,14 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(
         store: SessionStore,
-        users: Arc<Users>,
+        provider: Provider,
         session: config::Session,
         login: config::Login,
         metrics: Arc<Metrics>,
     ) -> Self {
         Authenticator {
             store,
-            users,
+            provider,
             session,
             login,
             metrics,
@@ -145,16 +187,49 @@ impl Authenticator {
         {
             return Ok(None);
         }
-        // Identity comes from the users file as it is now: a removed user's
-        // sessions stop working, and group changes apply at once.
-        let Some(user) = self.users.get(&record.user) else {
-            self.store.remove(&key, &record.user).await?;
-            return Ok(None);
-        };
-        let identity = Identity {
-            user: user.name.clone(),
-            email: user.email.clone(),
-            groups: user.groups.clone(),
+        let (record, identity) = match &self.provider {
+            Provider::UsersFile(users) => {
+                // Identity comes from the users file as it is now: a removed
+                // user's sessions stop working, and group changes apply at
+                // once. A provider's session (from before a config change)
+                // names nobody in the file.
+                let user = match users.get(&record.user) {
+                    Some(user) if record.tokens.is_none() => user,
+                    _ => {
+                        self.store.remove(&key, &record.user).await?;
+                        return Ok(None);
+                    }
+                };
+                let identity = Identity {
+                    user: user.name.clone(),
+                    email: user.email.clone(),
+                    groups: user.groups.clone(),
+                };
+                (record, identity)
+            }
+            Provider::Oidc(oidc) => {
+                // Only sessions this issuer vouched for count.
+                let ours = |t: &ProviderTokens| t.issuer == oidc.config().issuer;
+                let Some(tokens) = record.tokens.as_ref().filter(|t| ours(t)) else {
+                    self.store.remove(&key, &record.user).await?;
+                    return Ok(None);
+                };
+                let record = if oidc::refresh::is_due(tokens, now) {
+                    let ttl = |r: &SessionRecord, now| self.ttl(r, now);
+                    match oidc.refreshed_session(&self.store, &key, now, ttl).await? {
+                        Some(record) => record,
+                        None => return Ok(None),
+                    }
+                } else {
+                    record
+                };
+                let identity = Identity {
+                    user: record.user.clone(),
+                    email: record.email.clone(),
+                    groups: record.groups.clone(),
+                };
+                (record, identity)
+            }
         };
         self.touch_if_due(&key, &record, now);
         Ok(Some(Resolved {
@@ -181,11 +256,23 @@ impl Authenticator {
         if now.saturating_sub(record.last_seen) < self.touch_interval().as_secs() {
             return;
         }
+        let store = self.store.clone();
+        let key = key.clone();
+        if let (Provider::Oidc(oidc), Some(_)) = (&self.provider, &record.tokens) {
+            // Under the session's refresh lock, on a fresh read: never write
+            // the tokens this request started with over refreshed ones.
+            let (oidc, idle) = (oidc.clone(), self.session.idle_timeout);
+            tokio::spawn(async move {
+                let ttl = |r: &SessionRecord, now| ttl_for(idle, r, now);
+                if let Err(e) = oidc.touch(&store, &key, now, ttl).await {
+                    tracing::debug!(error = %e, "session write-back failed");
+                }
+            });
+            return;
+        }
         let mut record = record.clone();
         record.last_seen = now;
         let ttl = self.ttl(&record, now);
-        let store = self.store.clone();
-        let key = key.clone();
         tokio::spawn(async move {
             if let Err(e) = store.touch(&key, &record, ttl).await {
                 tracing::debug!(error = %e, "session write-back failed");
@@ -201,16 +288,17 @@ impl Authenticator {
 
     /// The store TTL: the idle window, capped at the absolute expiry.
     fn ttl(&self, record: &SessionRecord, now: u64) -> Duration {
-        let left = Duration::from_secs(record.absolute_expiry.saturating_sub(now));
-        self.session.idle_timeout.min(left)
+        ttl_for(self.session.idle_timeout, record, now)
     }
 
     /// Starts a session for `identity` and returns its id (for the cookie).
+    /// `tokens` are the OpenID provider's, kept in the store only.
     pub async fn start_session(
         &self,
         identity: &Identity,
         peer: SocketAddr,
         user_agent: &str,
+        tokens: Option<ProviderTokens>,
     ) -> Result<SessionId, StoreError> {
         let now = unix_now();
         let record = SessionRecord {
@@ -222,6 +310,7 @@ impl Authenticator {
             absolute_expiry: now + self.session.absolute_timeout.as_secs(),
             client_addr: peer.ip().to_string(),
             user_agent: user_agent.chars().take(256).collect(),
+            tokens,
         };
         let id = SessionId::generate();
         self.store
@@ -230,14 +319,30 @@ impl Authenticator {
         Ok(id)
     }
 
-    /// The users file, shared with the blocking password check.
-    pub fn users_handle(&self) -> Arc<Users> {
-        self.users.clone()
+    /// Who vouches for sign-ins.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The users file, shared with the blocking password check; `None`
+    /// with an OpenID provider.
+    pub fn users_handle(&self) -> Option<Arc<Users>> {
+        match &self.provider {
+            Provider::UsersFile(users) => Some(users.clone()),
+            Provider::Oidc(_) => None,
+        }
     }
 
     pub fn login_config(&self) -> &config::Login {
         &self.login
     }
+}
+
+/// The store TTL of `record` at `now`: the idle window, capped at the
+/// absolute expiry.
+fn ttl_for(idle_timeout: Duration, record: &SessionRecord, now: u64) -> Duration {
+    let left = Duration::from_secs(record.absolute_expiry.saturating_sub(now));
+    idle_timeout.min(left)
 }
 
 /// Seconds since the Unix epoch.

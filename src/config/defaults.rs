@@ -44,6 +44,22 @@ pub const LOGIN_MAX_FAILURES: u32 = 5;
 /// `[login] lockout`: the failure window, and how long a lockout lasts.
 pub const LOGIN_LOCKOUT: Duration = Duration::from_secs(5 * MINUTE);
 
+/// `[login] provider`: the built-in form over the users file.
+pub const LOGIN_PROVIDER: &str = "users_file";
+/// `[login] redirect_path`: where the OpenID provider sends the browser back.
+pub const OIDC_REDIRECT_PATH: &str = "/.gatehouse/callback";
+/// `[login] scopes`: `openid` is always requested as well.
+pub const OIDC_SCOPES: &[&str] = &["openid", "email", "profile"];
+/// `[login] username_claim`; `sub` is used when the token lacks it.
+pub const OIDC_USERNAME_CLAIM: &str = "preferred_username";
+/// `[login] email_claim`.
+pub const OIDC_EMAIL_CLAIM: &str = "email";
+/// `[login] groups_claim`.
+pub const OIDC_GROUPS_CLAIM: &str = "groups";
+/// `[login] provider_timeout`: bound on each call to the provider
+/// (discovery, keys, token exchange, refresh).
+pub const OIDC_PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `[headers] user`.
 pub const HEADER_USER: &str = "X-Forwarded-User";
 /// `[headers] email`.

@@ -7,6 +7,7 @@ pub mod defaults;
 mod error;
 mod headers;
 mod locate;
+mod login;
 mod raw;
 mod route;
 mod validate;
@@ -93,10 +94,68 @@ pub struct Session {
 
 #[derive(Debug, Clone)]
 pub struct Login {
-    /// Absolute path of `users.toml`.
+    /// Who vouches for people signing in; the one place that decides
+    /// between the users file and an OpenID provider.
+    pub provider: LoginProvider,
+    /// Absolute path of `users.toml` (read only with
+    /// [`LoginProvider::UsersFile`]).
     pub users_file: PathBuf,
     pub max_failures: u32,
     pub lockout: Duration,
+}
+
+/// `[login] provider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginProvider {
+    /// The built-in login form over `users_file`.
+    UsersFile,
+    /// Sign-in at an OpenID Connect provider.
+    Oidc(Box<Oidc>),
+}
+
+/// `[login]` with `provider = "oidc"`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oidc {
+    /// Exactly as written: issuers are compared as strings (OpenID
+    /// Discovery §4.3), so a trailing `/` matters. `https://`, or
+    /// `http://` to a loopback IP address only.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    /// Under `/.gatehouse/`, so it is never routed to a backend.
+    pub redirect_path: String,
+    /// Requested besides `openid` (which is always requested).
+    pub scopes: Vec<String>,
+    pub claims: ClaimNames,
+    /// Lower-cased; empty = any email (or none).
+    pub allowed_email_domains: Vec<String>,
+    /// Empty = any groups (or none).
+    pub allowed_groups: Vec<String>,
+    /// On logout, also send the browser to the provider's
+    /// `end_session_endpoint` (RP-initiated logout), when it has one.
+    pub provider_logout: bool,
+    /// Bound on every call to the provider.
+    pub timeout: Duration,
+}
+
+/// Which ID token claims carry the identity forwarded upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// `sub` is used when the token has no such claim.
+    pub username: String,
+    pub email: String,
+    pub groups: String,
+}
+
+/// The client secret, read at load time (from the file, the environment
+/// or the config itself). Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(pub String);
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
 }
 
 /// Names of the identity headers injected upstream (and stripped from clients).

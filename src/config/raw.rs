@@ -76,9 +76,25 @@ pub(super) struct RawSession {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLogin {
+    pub provider: Value<String>,
     pub users_file: Value<String>,
     pub max_failures: Value<u32>,
     pub lockout: Value<String>,
+    // `provider = "oidc"` only (see `super::login`).
+    pub issuer: Value<String>,
+    pub client_id: Value<String>,
+    pub client_secret: Value<String>,
+    pub client_secret_file: Value<String>,
+    pub client_secret_env: Value<String>,
+    pub redirect_path: Value<String>,
+    pub scopes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub username_claim: Value<String>,
+    pub email_claim: Value<String>,
+    pub groups_claim: Value<String>,
+    pub allowed_email_domains: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allowed_groups: Option<Spanned<Vec<Spanned<String>>>>,
+    pub provider_logout: Value<bool>,
+    pub provider_timeout: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

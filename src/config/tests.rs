@@ -427,3 +427,213 @@ fn store_and_limits() {
     let body = with_https(&format!("[tls]\ncert = \"\"\n{ROUTE}"));
     err(&body, "tls.cert", Some((4, 8)));
 }
+
+const OIDC: &str =
+    "[login]\nprovider = \"oidc\"\nissuer = \"https://id.example.com/realms/main\"\n\
+                    client_id = \"gatehouse\"\nclient_secret = \"s3cret\"\n";
+
+#[test]
+fn users_file_is_the_default_provider() {
+    let cfg = ok(&with_https(ROUTE));
+    assert_eq!(cfg.login.provider, LoginProvider::UsersFile);
+}
+
+#[test]
+fn oidc_with_defaults() {
+    let cfg = ok(&with_https(&format!("{OIDC}{ROUTE}")));
+    let LoginProvider::Oidc(oidc) = cfg.login.provider else {
+        panic!("oidc provider expected");
+    };
+    assert_eq!(oidc.issuer, "https://id.example.com/realms/main");
+    assert_eq!(oidc.client_id, "gatehouse");
+    assert_eq!(oidc.client_secret, ClientSecret("s3cret".into()));
+    assert!(
+        !format!("{oidc:?}").contains("s3cret"),
+        "Debug hides the secret"
+    );
+    assert_eq!(oidc.redirect_path, "/.gatehouse/callback");
+    assert_eq!(oidc.scopes, ["email", "profile"], "openid is implied");
+    assert_eq!(
+        (
+            oidc.claims.username.as_str(),
+            oidc.claims.email.as_str(),
+            oidc.claims.groups.as_str()
+        ),
+        ("preferred_username", "email", "groups")
+    );
+    assert!(oidc.allowed_email_domains.is_empty() && oidc.allowed_groups.is_empty());
+    assert!(!oidc.provider_logout);
+    assert_eq!(oidc.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn oidc_with_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "from-file\n").unwrap();
+    let body = with_https(&format!(
+        "[login]\nprovider = \"oidc\"\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"gh\"\n\
+         client_secret_file = \"secret.txt\"\nredirect_path = \"/.gatehouse/oidc/cb\"\n\
+         scopes = [\"openid\", \"groups\", \"offline_access\"]\nusername_claim = \"upn\"\n\
+         email_claim = \"mail\"\ngroups_claim = \"roles\"\n\
+         allowed_email_domains = [\"Example.COM\"]\nallowed_groups = [\"staff\"]\n\
+         provider_logout = true\nprovider_timeout = \"2s\"\n{ROUTE}"
+    ));
+    let path = dir.path().join("proxy.toml");
+    std::fs::write(&path, body).unwrap();
+    let cfg = load(&path).unwrap();
+    let LoginProvider::Oidc(oidc) = cfg.login.provider else {
+        panic!("oidc provider expected");
+    };
+    assert_eq!(oidc.client_secret, ClientSecret("from-file".into()));
+    assert_eq!(oidc.redirect_path, "/.gatehouse/oidc/cb");
+    assert_eq!(oidc.scopes, ["groups", "offline_access"]);
+    assert_eq!(oidc.claims.username, "upn");
+    assert_eq!(oidc.allowed_email_domains, ["example.com"]);
+    assert_eq!(oidc.allowed_groups, ["staff"]);
+    assert!(oidc.provider_logout);
+    assert_eq!(oidc.timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn oidc_secret_from_the_environment() {
+    std::env::set_var("GATEHOUSE_TEST_OIDC_SECRET", "from-env");
+    let body = OIDC.replace(
+        "client_secret = \"s3cret\"",
+        "client_secret_env = \"GATEHOUSE_TEST_OIDC_SECRET\"",
+    );
+    let cfg = ok(&with_https(&format!("{body}{ROUTE}")));
+    let LoginProvider::Oidc(oidc) = cfg.login.provider else {
+        panic!("oidc provider expected");
+    };
+    assert_eq!(oidc.client_secret, ClientSecret("from-env".into()));
+    let body = OIDC.replace(
+        "client_secret = \"s3cret\"",
+        "client_secret_env = \"GATEHOUSE_TEST_OIDC_UNSET\"",
+    );
+    let reason = err(
+        &with_https(&format!("{body}{ROUTE}")),
+        "login.client_secret_env",
+        Some((7, 21)),
+    );
+    assert!(reason.contains("is not set"), "{reason}");
+}
+
+#[test]
+fn plain_http_issuers_only_on_loopback() {
+    for issuer in ["http://127.0.0.1:8080", "http://[::1]:8080/realms/x"] {
+        let body = OIDC.replace("https://id.example.com/realms/main", issuer);
+        ok(&with_https(&format!("{body}{ROUTE}")));
+    }
+    for (issuer, expected) in [
+        ("http://id.example.com", "plain http"),
+        ("http://localhost:8080", "plain http"),
+        ("http://10.0.0.1", "plain http"),
+        ("ftp://id.example.com", "https://"),
+        ("id.example.com", "https://"),
+        ("/realms/main", "absolute URL"),
+        ("https://id.example.com/?x=1", "query"),
+        ("https://user@id.example.com", "user info"),
+    ] {
+        let body = OIDC.replace("https://id.example.com/realms/main", issuer);
+        let reason = err(
+            &with_https(&format!("{body}{ROUTE}")),
+            "login.issuer",
+            Some((5, 10)),
+        );
+        assert!(reason.contains(expected), "{issuer}: {reason}");
+    }
+}
+
+#[test]
+fn oidc_mistakes_are_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "users_file = \"u.toml\"",
+            "login.users_file",
+            "only used with provider = \"users_file\"",
+        ),
+        (
+            "client_secret_file = \"x\"",
+            "login.client_secret_file",
+            "only one",
+        ),
+        (
+            "redirect_path = \"/callback\"",
+            "login.redirect_path",
+            "under /.gatehouse/",
+        ),
+        (
+            "redirect_path = \"/.gatehouse/login\"",
+            "login.redirect_path",
+            "own endpoints",
+        ),
+        (
+            "redirect_path = \"/.gatehouse/../x\"",
+            "login.redirect_path",
+            "plain path",
+        ),
+        ("scopes = [\"a b\"]", "login.scopes", "not a scope"),
+        (
+            "allowed_email_domains = [\"@example.com\"]",
+            "login.allowed_email_domains",
+            "bare domain",
+        ),
+        (
+            "allowed_groups = [\"\"]",
+            "login.allowed_groups",
+            "non-empty",
+        ),
+        (
+            "provider_timeout = \"0s\"",
+            "login.provider_timeout",
+            "longer than zero",
+        ),
+        (
+            "username_claim = \" x\"",
+            "login.username_claim",
+            "surrounding spaces",
+        ),
+    ];
+    for (line, key, expected) in cases {
+        let body = with_https(&format!("{OIDC}{line}\n{ROUTE}"));
+        let (_dir, result) = load_str(&body);
+        let e = result.expect_err(line);
+        assert_eq!(e.key(), *key, "{line}: {e}");
+        assert!(e.position().is_some(), "{line}: {e}");
+        assert!(e.reason().contains(expected), "{line}: {e}");
+    }
+    for missing in [
+        "client_id = \"gatehouse\"\n",
+        "client_secret = \"s3cret\"\n",
+    ] {
+        let body = with_https(&format!("{}{ROUTE}", OIDC.replace(missing, "")));
+        let (_dir, result) = load_str(&body);
+        let e = result.expect_err(missing);
+        assert!(
+            e.reason().contains("is required with provider = \"oidc\""),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn unknown_providers_are_named() {
+    let body = with_https(&format!("{}{ROUTE}", OIDC.replace("\"oidc\"", "\"ldap\"")));
+    let reason = err(&body, "login.provider", Some((4, 12)));
+    assert!(reason.contains("not a provider"), "{reason}");
+}
+
+#[test]
+fn oidc_keys_without_the_oidc_provider_are_refused() {
+    let reason = err(
+        &with_https(&format!(
+            "[login]\nissuer = \"https://id.example.com\"\n{ROUTE}"
+        )),
+        "login.issuer",
+        Some((4, 10)),
+    );
+    assert!(
+        reason.contains("only used with provider = \"oidc\""),
+        "{reason}"
+    );
+}

@@ -74,7 +74,7 @@ impl Checker<'_> {
     }
 
     /// A file path, resolved against the config file's folder when relative.
-    fn path(
+    pub fn path(
         &self,
         key: &str,
         value: &Value<String>,
@@ -127,6 +127,7 @@ impl Checker<'_> {
             store: self.store(&raw.store)?,
             session: self.session(&raw.session)?,
             login: Login {
+                provider: self.login_provider(&raw.login)?,
                 users_file: self.path(
                     "login.users_file",
                     &raw.login.users_file,

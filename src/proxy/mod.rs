@@ -28,7 +28,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::auth::endpoints::{self, login_redirect, Call};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Provider};
 use crate::body::Body;
 use crate::config::{Config, Route};
 use crate::error::{wants_html, ProxyError};
@@ -39,7 +39,6 @@ use crate::request_id::{request_id, X_REQUEST_ID};
 use crate::routing::Router;
 use crate::server::InFlight;
 use crate::store::SessionStore;
-use crate::users::Users;
 use access_log::{AccessLog, LoggedBody};
 use upstream::Upstreams;
 
@@ -81,7 +80,8 @@ struct Checked {
 }
 
 impl Gateway {
-    /// Loads the certificates and the users file, and opens the session
+    /// Loads the certificates and the login provider (the users file, or
+    /// the OpenID client, which discovers its provider lazily), and opens the session
     /// store (which connects in the background: an unreachable Redis is not
     /// a startup error). On reload, the `previous` generation's store is
     /// kept when `[store]` did not change, so connections and the embedded
@@ -92,14 +92,14 @@ impl Gateway {
         metrics: Arc<Metrics>,
     ) -> Result<Self, crate::server::RunError> {
         let tls = crate::tls::server_config(&config.tls)?;
-        let users = Arc::new(Users::load(&config.login.users_file)?);
+        let provider = Provider::load(&config, previous.map(|old| old.auth.provider()))?;
         let store = match previous {
             Some(old) if old.config.store == config.store => old.auth.store().clone(),
             _ => SessionStore::open(&config.store)?,
         };
         let auth = Authenticator::new(
             store,
-            users,
+            provider,
             config.session.clone(),
             config.login.clone(),
             metrics.clone(),

@@ -133,6 +133,7 @@ mod tests {
             absolute_expiry: 2,
             client_addr: String::new(),
             user_agent: String::new(),
+            tokens: None,
         }
     }
 

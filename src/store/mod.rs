@@ -36,6 +36,43 @@ pub struct SessionRecord {
     pub absolute_expiry: u64,
     pub client_addr: String,
     pub user_agent: String,
+    /// The OpenID provider's tokens, for sessions signed in that way; kept
+    /// here, server-side, and never in the cookie. Absent (and not written
+    /// at all) for users-file sessions, so their records stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<ProviderTokens>,
+}
+
+/// What an OpenID provider issued at sign-in (or at the last refresh).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderTokens {
+    /// The issuer that signed the ID token; a session from another issuer
+    /// (after a config change) is not honoured.
+    pub issuer: String,
+    /// The ID token's `sub`: a refreshed ID token must name the same one.
+    pub subject: String,
+    pub access_token: String,
+    /// Unix seconds when the access token was issued (or refreshed).
+    pub access_issued_at: u64,
+    /// Unix seconds when it expires; `None` when the provider did not say.
+    pub access_expires_at: Option<u64>,
+    pub refresh_token: Option<String>,
+    /// The last ID token, sent back as `id_token_hint` at logout.
+    pub id_token: String,
+}
+
+impl std::fmt::Debug for ProviderTokens {
+    // Tokens are credentials: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderTokens")
+            .field("issuer", &self.issuer)
+            .field("access_expires_at", &self.access_expires_at)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a store call failed. Callers fail closed on every variant.

@@ -6,6 +6,7 @@ pub mod client;
 pub mod gatehouse;
 pub mod login;
 pub mod metrics;
+pub mod oidc;
 pub mod poll;
 pub mod process;
 pub mod redis;
