@@ -1,5 +1,6 @@
 //! The session store: one behaviour suite run against every backend (the
-//! embedded store, one redis-server, a 3-master Redis Cluster), then what
+//! embedded store, one redis-server, a 3-master Redis Cluster, a master
+//! behind Redis Sentinel), then what
 //! only Redis can get wrong (outages, pauses, what lands in Redis).
 
 #[allow(dead_code)] // not every helper of the shared harness is used here
@@ -8,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::poll::eventually;
-use common::redis::{free_port, RedisCluster, RedisServer};
-use gatehouse::config::{Store, StoreUrl};
+use common::redis::{free_port, RedisCluster, RedisSentinel, RedisServer};
+use gatehouse::config::{SentinelTarget, Store, StoreUrl};
 use gatehouse::session::{SessionId, SessionKey};
 use gatehouse::store::{SessionRecord, SessionStore, StoreError};
 
@@ -39,6 +40,20 @@ async fn redis_store(server: &RedisServer) -> SessionStore {
 /// A store on a Redis Cluster that has finished its first connection.
 async fn cluster_store(cluster: &RedisCluster) -> SessionStore {
     connected(StoreUrl::Cluster(cluster.seeds())).await
+}
+
+/// Where a store finds the master `watched` monitors.
+fn sentinel_url(watched: &RedisSentinel) -> StoreUrl {
+    StoreUrl::Sentinel(SentinelTarget {
+        sentinels: vec![watched.sentinel_url()],
+        master: "mymaster".into(),
+        db: 0,
+    })
+}
+
+/// A store behind Redis Sentinel that has finished its first connection.
+async fn sentinel_store(watched: &RedisSentinel) -> SessionStore {
+    connected(sentinel_url(watched)).await
 }
 
 async fn connected(url: StoreUrl) -> SessionStore {
@@ -75,7 +90,8 @@ fn new_key() -> SessionKey {
 }
 
 /// Runs each named behaviour against the memory store, a fresh
-/// redis-server and a fresh Redis Cluster, as three tests.
+/// redis-server, a fresh Redis Cluster and a fresh Sentinel-watched
+/// master, as four tests.
 macro_rules! on_every_store {
     ($($behaviour:ident),* $(,)?) => {
         mod memory {
@@ -101,6 +117,15 @@ macro_rules! on_every_store {
                 async fn $behaviour() {
                     let cluster = super::RedisCluster::start();
                     super::$behaviour(&super::cluster_store(&cluster).await).await;
+                }
+            )*
+        }
+        mod sentinel {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let watched = super::RedisSentinel::start();
+                    super::$behaviour(&super::sentinel_store(&watched).await).await;
                 }
             )*
         }
@@ -393,6 +418,71 @@ async fn cluster_unreachable_at_start_is_unavailable_until_it_comes_up() {
     let started = Instant::now();
     assert!(matches!(store.ping().await, Err(StoreError::Unavailable)));
     assert!(started.elapsed() < TIMEOUT, "Unavailable must be immediate");
+}
+
+// ---- Redis Sentinel only ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_is_followed_by_the_store_and_its_cache() {
+    let mut watched = RedisSentinel::start_with_replica();
+    let store = SessionStore::open(&Store {
+        cache_capacity: 1000,
+        ..config(sentinel_url(&watched), 10)
+    })
+    .expect("open");
+    eventually("the store connects", || async {
+        store.ping().await.is_ok()
+    })
+    .await;
+    let key = new_key();
+    store
+        .insert(&key, &record("alice"), LONG)
+        .await
+        .expect("insert");
+    eventually("the session is cached", || async {
+        store.get(&key).await.is_ok() && store.cached(&key).is_some()
+    })
+    .await;
+    let replica_port = watched.replica.as_ref().expect("replica").port();
+    let redis_key = format!("gh-test:s:{}", key.as_str());
+    eventually("the replica has the session", || async {
+        let replica = watched.replica.as_ref().expect("replica");
+        !replica.cli(&["GET", &redis_key]).trim().is_empty()
+    })
+    .await;
+
+    watched.master.kill();
+    let killed = Instant::now();
+    eventually("the sentinel promotes the replica", || async {
+        watched.master_port() == Some(replica_port)
+    })
+    .await;
+    eventually("the store follows the failover", || async {
+        store.get(&key).await.is_ok_and(|r| r.is_some())
+    })
+    .await;
+    eprintln!(
+        "store working again {:?} after the master died",
+        killed.elapsed()
+    );
+    let fresh = new_key();
+    store
+        .insert(&fresh, &record("bob"), LONG)
+        .await
+        .expect("insert on the new master");
+    eventually("the cache is live again", || async {
+        store.get(&fresh).await.is_ok() && store.cached(&fresh).is_some()
+    })
+    .await;
+    // A change made on the new master reaches the cache: the invalidation
+    // channel moved there too.
+    let replica = watched.replica.as_ref().expect("replica");
+    replica.cli(&["DEL", &format!("gh-test:s:{}", fresh.as_str())]);
+    eventually(
+        "the new master's invalidation reaches the cache",
+        || async { store.cached(&fresh).is_none() },
+    )
+    .await;
 }
 
 // ---- Redis store only ----

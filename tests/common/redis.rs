@@ -27,6 +27,8 @@ pub struct RedisServer {
     listen: Listen,
     /// Private folder for the log, the socket and the (unused) dump dir.
     dir: PathBuf,
+    /// Arguments before the defaults (a config file must come first).
+    leading: Vec<String>,
     /// Arguments beyond the defaults (cluster mode, replication).
     extra: Vec<String>,
     child: Option<Child>,
@@ -63,12 +65,40 @@ impl RedisServer {
         server
     }
 
+    /// A Redis Sentinel on a free port that monitors the master on
+    /// `master_port` as `mymaster` (quorum 1), and calls it down after
+    /// 500 ms of silence, so a failover takes a few seconds.
+    pub fn start_sentinel(master_port: u16) -> Self {
+        for _ in 0..PORT_ATTEMPTS {
+            let mut server = Self::unstarted(Listen::Tcp(free_port()));
+            let conf = server.dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "sentinel monitor mymaster 127.0.0.1 {master_port} 1\n\
+                     sentinel down-after-milliseconds mymaster 500\n\
+                     sentinel failover-timeout mymaster 5000\n"
+                ),
+            )
+            .expect("write sentinel.conf");
+            server.leading = vec![conf.display().to_string()];
+            server.extra = vec!["--sentinel".into()];
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("redis-server --sentinel did not start:\n{log}"),
+            }
+        }
+        panic!("redis-server --sentinel found no free port in {PORT_ATTEMPTS} attempts");
+    }
+
     /// A server listening only on a unix socket (`--port 0`).
     pub fn start_unix() -> Self {
         let dir = private_dir();
         let mut server = RedisServer {
             listen: Listen::Unix(dir.join("redis.sock")),
             dir,
+            leading: Vec::new(),
             extra: Vec::new(),
             child: None,
         };
@@ -136,6 +166,7 @@ impl RedisServer {
         RedisServer {
             listen,
             dir: private_dir(),
+            leading: Vec::new(),
             extra: Vec::new(),
             child: None,
         }
@@ -149,6 +180,7 @@ impl RedisServer {
     /// returns its log.
     fn spawn(&mut self) -> Result<(), String> {
         let mut cmd = Command::new("redis-server");
+        cmd.args(&self.leading);
         cmd.args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
@@ -348,5 +380,101 @@ impl RedisCluster {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+/// A master watched by one Redis Sentinel (`mymaster`, quorum 1), and
+/// optionally one replica the sentinel can promote. Killed on drop.
+pub struct RedisSentinel {
+    pub master: RedisServer,
+    pub replica: Option<RedisServer>,
+    pub sentinel: RedisServer,
+}
+
+impl RedisSentinel {
+    /// A master and a sentinel.
+    pub fn start() -> Self {
+        let master = RedisServer::start();
+        let sentinel = RedisServer::start_sentinel(master.port());
+        let watched = RedisSentinel {
+            master,
+            replica: None,
+            sentinel,
+        };
+        watched.wait_until(
+            |s| s.master_port() == Some(s.master.port()),
+            "names the master",
+        );
+        watched
+    }
+
+    /// A master, a replica in sync with it, and a sentinel that knows both,
+    /// so killing the master makes the sentinel promote the replica.
+    pub fn start_with_replica() -> Self {
+        let master = RedisServer::start();
+        let port = master.port().to_string();
+        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+        let deadline = Instant::now() + START_DEADLINE;
+        while !replica
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the replica never synced:\n{}",
+                replica.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Started after the replica synced: its first INFO of the master
+        // already lists the replica.
+        let sentinel = RedisServer::start_sentinel(master.port());
+        let watched = RedisSentinel {
+            master,
+            replica: Some(replica),
+            sentinel,
+        };
+        watched.wait_until(
+            |s| {
+                s.sentinel
+                    .cli(&["SENTINEL", "REPLICAS", "mymaster"])
+                    .contains("127.0.0.1")
+            },
+            "knows the replica",
+        );
+        watched
+    }
+
+    /// The master's port as the sentinel reports it now.
+    pub fn master_port(&self) -> Option<u16> {
+        let out = self
+            .sentinel
+            .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]);
+        out.lines().nth(1).and_then(|p| p.trim().parse().ok())
+    }
+
+    fn wait_until(&self, done: impl Fn(&Self) -> bool, what: &str) {
+        let deadline = Instant::now() + START_DEADLINE;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel never {what}:\n{}",
+                self.sentinel.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The sentinel's address, for `[store] sentinels`.
+    pub fn sentinel_url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.sentinel.port())
+    }
+
+    /// `sentinels = [...]` and `sentinel_master` for a `[store]` table.
+    pub fn store_toml(&self) -> String {
+        format!(
+            "sentinels = [\"{}\"]\nsentinel_master = \"mymaster\"\n",
+            self.sentinel_url()
+        )
     }
 }

@@ -1,7 +1,8 @@
 //! The connection kinds behind one Redis store: one server (a
-//! [`ConnectionManager`]) or a Redis Cluster (the crate's
+//! [`ConnectionManager`]), a Redis Cluster (the crate's
 //! [`ClusterConnection`], which follows `MOVED`/`ASK`, splits multi-key
-//! `MGET`/`DEL`/`UNLINK` by slot and reconnects to nodes by itself).
+//! `MGET`/`DEL`/`UNLINK` by slot and reconnects to nodes by itself), or
+//! the master Redis Sentinel names ([`SentinelConn`]).
 //!
 //! [`Conn`] is a `ConnectionLike`, so every command runs the same way on
 //! each; what differs is whether writes that span two keys may be one
@@ -14,6 +15,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+use super::sentinel::{SentinelConn, Sentinels};
+
 /// Where to connect; made once at open, used by every connect attempt.
 // One per store, never copied around: the size difference does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -23,6 +26,8 @@ pub(super) enum Target {
     Single(Client),
     /// A Redis Cluster, reached through its seed nodes.
     Cluster(ClusterClient),
+    /// The master the sentinels name, followed across failovers.
+    Sentinel(Sentinels),
 }
 
 impl Target {
@@ -60,6 +65,7 @@ impl Target {
                     .map(Conn::Single)
             }
             Target::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+            Target::Sentinel(sentinels) => sentinels.connect(timeout).await.map(Conn::Sentinel),
         }
     }
 }
@@ -69,6 +75,7 @@ impl Target {
 pub(super) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
 }
 
 impl Conn {
@@ -84,6 +91,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -96,6 +104,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -103,6 +112,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }

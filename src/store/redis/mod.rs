@@ -21,6 +21,7 @@ mod invalidation;
 mod keyspace;
 mod ordered;
 mod round_trip;
+mod sentinel;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -116,7 +117,15 @@ impl RedisStore {
                 Target::cluster(seeds, timeout).map_err(StoreError::Backend)?,
                 describe_nodes("redis-cluster", seeds, ""),
             ),
-            StoreUrl::Sentinel(_) | StoreUrl::Memory => {
+            StoreUrl::Sentinel(t) => (
+                Target::Sentinel(sentinel::Sentinels::new(t).map_err(StoreError::Backend)?),
+                describe_nodes(
+                    "redis+sentinel",
+                    &t.sentinels,
+                    &format!("/{}/{}", t.master, t.db),
+                ),
+            ),
+            StoreUrl::Memory => {
                 return Err(StoreError::Backend(
                     "not a Redis store target this build can open".into(),
                 ))
@@ -138,7 +147,20 @@ impl RedisStore {
                 let tracking = Client::open(info.set_redis_settings(resp3))
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
                 runtime.spawn(invalidation::listen(
-                    tracking,
+                    invalidation::Source::Fixed(tracking),
+                    Arc::downgrade(&cache),
+                    format!("{prefix}s:"),
+                    timeout,
+                ));
+                Some(cache)
+            }
+            // The channel asks the sentinels for the master at every
+            // (re)connect and checks `ROLE` in its heartbeat, so after a
+            // failover it moves to the new master (emptying the cache).
+            Target::Sentinel(sentinels) => {
+                let cache = Arc::new(SessionCache::new(cache_capacity));
+                runtime.spawn(invalidation::listen(
+                    invalidation::Source::Sentinel(sentinels.clone()),
                     Arc::downgrade(&cache),
                     format!("{prefix}s:"),
                     timeout,
