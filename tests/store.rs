@@ -1,5 +1,7 @@
-//! The session store: one behaviour suite run against both backends, then
-//! what only Redis can get wrong (outages, pauses, what lands in Redis).
+//! The session store: one behaviour suite run against every backend (the
+//! embedded store, one redis-server, a 3-master Redis Cluster, a master
+//! behind Redis Sentinel), then what
+//! only Redis can get wrong (outages, pauses, what lands in Redis).
 
 #[allow(dead_code)] // not every helper of the shared harness is used here
 mod common;
@@ -7,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::poll::eventually;
-use common::redis::{free_port, RedisServer};
-use gatehouse::config::{Store, StoreUrl};
+use common::redis::{free_port, RedisCluster, RedisSentinel, RedisServer};
+use gatehouse::config::{SentinelTarget, Store, StoreUrl};
 use gatehouse::session::{SessionId, SessionKey};
 use gatehouse::store::{SessionRecord, SessionStore, StoreError};
 
@@ -32,8 +34,30 @@ fn memory_store() -> SessionStore {
 
 /// A Redis store that has finished its first connection.
 async fn redis_store(server: &RedisServer) -> SessionStore {
-    let store =
-        SessionStore::open(&config(StoreUrl::Redis(server.url()), 1000)).expect("url is valid");
+    connected(StoreUrl::Redis(server.url())).await
+}
+
+/// A store on a Redis Cluster that has finished its first connection.
+async fn cluster_store(cluster: &RedisCluster) -> SessionStore {
+    connected(StoreUrl::Cluster(cluster.seeds())).await
+}
+
+/// Where a store finds the master `watched` monitors.
+fn sentinel_url(watched: &RedisSentinel) -> StoreUrl {
+    StoreUrl::Sentinel(SentinelTarget {
+        sentinels: vec![watched.sentinel_url()],
+        master: "mymaster".into(),
+        db: 0,
+    })
+}
+
+/// A store behind Redis Sentinel that has finished its first connection.
+async fn sentinel_store(watched: &RedisSentinel) -> SessionStore {
+    connected(sentinel_url(watched)).await
+}
+
+async fn connected(url: StoreUrl) -> SessionStore {
+    let store = SessionStore::open(&config(url, 1000)).expect("target is valid");
     eventually("the store connects", || async {
         store.ping().await.is_ok()
     })
@@ -66,9 +90,10 @@ fn new_key() -> SessionKey {
     SessionId::generate().key()
 }
 
-/// Runs each named behaviour against the memory store and against a fresh
-/// redis-server, as two tests.
-macro_rules! on_both_stores {
+/// Runs each named behaviour against the memory store, a fresh
+/// redis-server, a fresh Redis Cluster and a fresh Sentinel-watched
+/// master, as four tests.
+macro_rules! on_every_store {
     ($($behaviour:ident),* $(,)?) => {
         mod memory {
             $(
@@ -87,10 +112,28 @@ macro_rules! on_both_stores {
                 }
             )*
         }
+        mod cluster {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let cluster = super::RedisCluster::start();
+                    super::$behaviour(&super::cluster_store(&cluster).await).await;
+                }
+            )*
+        }
+        mod sentinel {
+            $(
+                #[tokio::test]
+                async fn $behaviour() {
+                    let watched = super::RedisSentinel::start();
+                    super::$behaviour(&super::sentinel_store(&watched).await).await;
+                }
+            )*
+        }
     };
 }
 
-on_both_stores!(
+on_every_store!(
     insert_then_get_round_trips,
     unknown_key_is_no_session,
     sessions_expire_at_their_ttl,
@@ -305,6 +348,142 @@ async fn memory_store_evicts_the_session_closest_to_expiry_when_full() {
     }
     assert_eq!(store.list(None).await.expect("list").len(), 3);
     assert_eq!(store.remove_user("alice").await.expect("remove_user"), 3);
+}
+
+// ---- Redis Cluster only ----
+
+#[tokio::test]
+async fn cluster_sessions_spread_over_masters_and_are_all_found() {
+    let cluster = RedisCluster::start();
+    let store = cluster_store(&cluster).await;
+    let keys: Vec<SessionKey> = (0..30).map(|_| new_key()).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let user = if i % 3 == 0 { "bob" } else { "alice" };
+        store
+            .insert(key, &record(user), LONG)
+            .await
+            .expect("insert");
+    }
+    let holding = cluster
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.cli(&["--scan", "--pattern", "gh-test:s:*"])
+                .lines()
+                .count()
+                > 0
+        })
+        .count();
+    assert!(holding >= 2, "sessions on {holding} master(s): not spread");
+    // SCAN must walk every master, the index every slot.
+    assert_eq!(store.list(None).await.expect("list").len(), 30);
+    assert_eq!(store.list(Some("bob")).await.expect("list").len(), 10);
+    assert_eq!(store.remove_user("alice").await.expect("remove_user"), 20);
+    assert_eq!(store.list(None).await.expect("list").len(), 10);
+    assert_eq!(store.remove_all().await.expect("remove_all"), 10);
+    assert!(
+        cluster.keys().iter().all(|k| !k.starts_with("gh-test:s:")),
+        "{:?}",
+        cluster.keys()
+    );
+}
+
+#[tokio::test]
+async fn cluster_runs_without_the_cache() {
+    let cluster = RedisCluster::start();
+    let store = SessionStore::open(&Store {
+        cache_capacity: 1000,
+        ..config(StoreUrl::Cluster(cluster.seeds()), 10)
+    })
+    .expect("open");
+    eventually("the store connects", || async {
+        store.ping().await.is_ok()
+    })
+    .await;
+    let key = new_key();
+    store
+        .insert(&key, &record("alice"), LONG)
+        .await
+        .expect("insert");
+    assert!(store.get(&key).await.expect("get").is_some());
+    assert!(
+        store.cached(&key).is_none(),
+        "no cache without an invalidation channel"
+    );
+}
+
+#[tokio::test]
+async fn cluster_unreachable_at_start_is_unavailable_until_it_comes_up() {
+    let seeds = vec![format!("redis://127.0.0.1:{}", free_port())];
+    let store = SessionStore::open(&config(StoreUrl::Cluster(seeds), 10)).expect("open");
+    let started = Instant::now();
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable)));
+    assert!(started.elapsed() < TIMEOUT, "Unavailable must be immediate");
+}
+
+// ---- Redis Sentinel only ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_is_followed_by_the_store_and_its_cache() {
+    let mut watched = RedisSentinel::start_with_replica();
+    let store = SessionStore::open(&Store {
+        cache_capacity: 1000,
+        ..config(sentinel_url(&watched), 10)
+    })
+    .expect("open");
+    eventually("the store connects", || async {
+        store.ping().await.is_ok()
+    })
+    .await;
+    let key = new_key();
+    store
+        .insert(&key, &record("alice"), LONG)
+        .await
+        .expect("insert");
+    eventually("the session is cached", || async {
+        store.get(&key).await.is_ok() && store.cached(&key).is_some()
+    })
+    .await;
+    let replica_port = watched.replica.as_ref().expect("replica").port();
+    let redis_key = format!("gh-test:s:{}", key.as_str());
+    eventually("the replica has the session", || async {
+        let replica = watched.replica.as_ref().expect("replica");
+        !replica.cli(&["GET", &redis_key]).trim().is_empty()
+    })
+    .await;
+
+    watched.master.kill();
+    let killed = Instant::now();
+    eventually("the sentinel promotes the replica", || async {
+        watched.master_port() == Some(replica_port)
+    })
+    .await;
+    eventually("the store follows the failover", || async {
+        store.get(&key).await.is_ok_and(|r| r.is_some())
+    })
+    .await;
+    eprintln!(
+        "store working again {:?} after the master died",
+        killed.elapsed()
+    );
+    let fresh = new_key();
+    store
+        .insert(&fresh, &record("bob"), LONG)
+        .await
+        .expect("insert on the new master");
+    eventually("the cache is live again", || async {
+        store.get(&fresh).await.is_ok() && store.cached(&fresh).is_some()
+    })
+    .await;
+    // A change made on the new master reaches the cache: the invalidation
+    // channel moved there too.
+    let replica = watched.replica.as_ref().expect("replica");
+    replica.cli(&["DEL", &format!("gh-test:s:{}", fresh.as_str())]);
+    eventually(
+        "the new master's invalidation reaches the cache",
+        || async { store.cached(&fresh).is_none() },
+    )
+    .await;
 }
 
 // ---- Redis store only ----

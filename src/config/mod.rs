@@ -10,6 +10,7 @@ mod locate;
 mod login;
 mod raw;
 mod route;
+mod store;
 mod validate;
 
 pub use error::{ConfigError, Position};
@@ -64,12 +65,32 @@ pub struct Tls {
     pub hsts: Duration,
 }
 
+/// Where the sessions live: `[store] url`, or the `cluster` / `sentinels`
+/// keys for a Redis that is more than one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// `memory://`: embedded, one process only.
     Memory,
     /// `redis://`, `rediss://` or `redis+unix://`, kept as written for the redis crate.
     Redis(String),
+    /// `[store] cluster`: seed nodes of a Redis Cluster (`redis://` or
+    /// `rediss://`, at least one); the rest of the cluster is discovered.
+    Cluster(Vec<String>),
+    /// `[store] sentinels` + `sentinel_master`: the master that Redis
+    /// Sentinel names, followed across failovers.
+    Sentinel(SentinelTarget),
+}
+
+/// A master found through Redis Sentinel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelTarget {
+    /// Sentinel addresses (`redis://host:26379`, at least one); any
+    /// credentials in them are for the sentinels, not the master.
+    pub sentinels: Vec<String>,
+    /// The name the sentinels monitor the master under (`sentinel monitor NAME …`).
+    pub master: String,
+    /// Database number on the master.
+    pub db: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

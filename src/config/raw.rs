@@ -63,6 +63,10 @@ pub(super) struct RawStore {
     pub cache_capacity: Value<usize>,
     pub timeout: Value<String>,
     pub max_entries: Value<usize>,
+    pub cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    pub sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub sentinel_master: Value<String>,
+    pub sentinel_db: Value<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -637,3 +637,70 @@ fn oidc_keys_without_the_oidc_provider_are_refused() {
         "{reason}"
     );
 }
+
+#[test]
+fn store_cluster_and_sentinel_forms() {
+    use super::SentinelTarget;
+    let store = |s: &str| with_https(&format!("[store]\n{s}\n{ROUTE}"));
+    let cfg = ok(&store(
+        "cluster = [\"redis://10.0.0.1:7000\", \"rediss://10.0.0.2:7001\"]",
+    ));
+    assert_eq!(
+        cfg.store.url,
+        StoreUrl::Cluster(vec![
+            "redis://10.0.0.1:7000".into(),
+            "rediss://10.0.0.2:7001".into()
+        ])
+    );
+    // The default url may stand beside it (the test harness writes it).
+    ok(&store(
+        "url = \"memory://\"\ncluster = [\"redis://h:7000\"]",
+    ));
+    let reason = err(
+        &store("url = \"redis://h:6379\"\ncluster = [\"redis://h:7000\"]"),
+        "store.url",
+        Some((4, 7)),
+    );
+    assert!(reason.contains("keep one of them"), "{reason}");
+    let reason = err(&store("cluster = []"), "store.cluster", Some((4, 11)));
+    assert!(reason.contains("at least one node"), "{reason}");
+    let reason = err(
+        &store("cluster = [\"redis://h:7000\", \"redis+unix:///s\"]"),
+        "store.cluster[1]",
+        Some((4, 30)),
+    );
+    assert!(reason.contains("is not a node address"), "{reason}");
+
+    let cfg = ok(&store(
+        "sentinels = [\"redis://s1:26379\", \"redis://s2:26379\"]\nsentinel_master = \"mymaster\"\nsentinel_db = 2",
+    ));
+    assert_eq!(
+        cfg.store.url,
+        StoreUrl::Sentinel(SentinelTarget {
+            sentinels: vec!["redis://s1:26379".into(), "redis://s2:26379".into()],
+            master: "mymaster".into(),
+            db: 2,
+        })
+    );
+    let reason = err(
+        &store("sentinels = [\"redis://s1:26379\"]"),
+        "store.sentinel_master",
+        Some((4, 13)),
+    );
+    assert!(reason.contains("is required with `sentinels`"), "{reason}");
+    err(
+        &store("sentinel_master = \"mymaster\""),
+        "store.sentinel_master",
+        Some((4, 19)),
+    );
+    err(
+        &store("sentinels = [\"redis://s:26379\"]\nsentinel_master = \"m\"\nsentinel_db = -1"),
+        "store.sentinel_db",
+        Some((6, 15)),
+    );
+    err(
+        &store("cluster = [\"redis://h:7000\"]\nsentinels = [\"redis://s:26379\"]"),
+        "store.sentinels",
+        Some((5, 13)),
+    );
+}

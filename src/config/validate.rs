@@ -9,8 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::defaults as default;
-use super::raw::{RawConfig, RawSession, RawStore, RawTimeouts, Value};
-use super::{Config, ConfigError, Listen, Login, Server, Session, Store, StoreUrl, Timeouts, Tls};
+use super::raw::{RawConfig, RawSession, RawTimeouts, Value};
+use super::{Config, ConfigError, Listen, Login, Server, Session, Timeouts, Tls};
 
 /// Validation context: which file, its text (for positions) and its folder
 /// (for relative paths).
@@ -88,7 +88,7 @@ impl Checker<'_> {
     }
 
     /// A number no smaller than `minimum`; `why` ends the error sentence.
-    fn at_least<T: Copy + PartialOrd + std::fmt::Display>(
+    pub(super) fn at_least<T: Copy + PartialOrd + std::fmt::Display>(
         &self,
         key: &str,
         value: &Value<T>,
@@ -209,54 +209,6 @@ impl Checker<'_> {
             Some(name) => name.get_ref().trim().to_string(),
         };
         Ok(Server { workers, app_name })
-    }
-
-    fn store(&self, raw: &RawStore) -> Result<Store, ConfigError> {
-        let url = match &raw.url {
-            None => StoreUrl::Memory,
-            Some(url) => match url.get_ref().trim() {
-                "memory://" => StoreUrl::Memory,
-                u if ["redis://", "rediss://", "redis+unix://"]
-                    .iter()
-                    .any(|scheme| u.starts_with(scheme)) =>
-                {
-                    StoreUrl::Redis(u.to_string())
-                }
-                u => {
-                    let reason = format!(
-                        "{u:?} is not a store URL (use \"memory://\", \"redis://host:port/db\", \
-                         \"rediss://…\" or \"redis+unix:///path\")"
-                    );
-                    return Err(self.error("store.url", Some(url), reason));
-                }
-            },
-        };
-        Ok(Store {
-            url,
-            key_prefix: raw
-                .key_prefix
-                .as_ref()
-                .map_or(default::STORE_KEY_PREFIX.to_string(), |p| {
-                    p.get_ref().clone()
-                }),
-            cache_capacity: raw
-                .cache_capacity
-                .as_ref()
-                .map_or(default::STORE_CACHE_CAPACITY_SESSIONS, |c| *c.get_ref()),
-            timeout: self.duration(
-                "store.timeout",
-                &raw.timeout,
-                default::STORE_TIMEOUT,
-                Zero::Refused,
-            )?,
-            max_entries: self.at_least(
-                "store.max_entries",
-                &raw.max_entries,
-                default::STORE_MAX_ENTRIES,
-                1,
-                "",
-            )?,
-        })
     }
 
     fn session(&self, raw: &RawSession) -> Result<Session, ConfigError> {

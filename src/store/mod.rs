@@ -95,7 +95,8 @@ pub enum StoreError {
 pub enum SessionStore {
     /// `memory://`: one process only; sessions die with it.
     Memory(memory::MemoryStore),
-    /// `redis://`, `rediss://`, `redis+unix://`: shared by every instance.
+    /// `redis://`, `rediss://`, `redis+unix://`, a Redis Cluster or a
+    /// Sentinel-managed master: shared by every instance.
     Redis(redis::RedisStore),
 }
 
@@ -127,7 +128,7 @@ impl SessionStore {
             config::StoreUrl::Memory => Ok(SessionStore::Memory(memory::MemoryStore::new(
                 cfg.max_entries,
             ))),
-            config::StoreUrl::Redis(url) => Ok(SessionStore::Redis(redis::RedisStore::open(
+            url => Ok(SessionStore::Redis(redis::RedisStore::open(
                 url,
                 &cfg.key_prefix,
                 cfg.timeout,

@@ -27,6 +27,8 @@ pub fn route(path: &str, upstream: &str, auth: &str) -> String {
 /// Builds a gatehouse config and starts it.
 pub struct Builder {
     store_url: String,
+    /// More `[store]` keys (e.g. `cluster = [...]`), written after `url`.
+    store_keys: String,
     sections: Vec<String>,
     routes: Vec<String>,
     users: Vec<String>,
@@ -36,6 +38,7 @@ pub struct Builder {
 pub fn builder() -> Builder {
     Builder {
         store_url: "memory://".into(),
+        store_keys: String::new(),
         sections: Vec::new(),
         routes: Vec::new(),
         users: Vec::new(),
@@ -46,6 +49,17 @@ pub fn builder() -> Builder {
 impl Builder {
     pub fn store(mut self, url: &str) -> Self {
         self.store_url = url.to_owned();
+        self
+    }
+
+    /// Raw `key = value` lines added to the `[store]` table the harness
+    /// writes (which always has `url`; keep it `memory://` for the
+    /// `cluster` or `sentinels` forms).
+    pub fn store_toml(mut self, lines: &str) -> Self {
+        self.store_keys.push_str(lines);
+        if !lines.ends_with('\n') {
+            self.store_keys.push('\n');
+        }
         self
     }
 
@@ -82,7 +96,7 @@ impl Builder {
         let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs");
         let mut toml = format!(
             "[listen]\nhttps = \"127.0.0.1:0\"\n{}admin = \"127.0.0.1:0\"\n\n\
-             [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[store]\nurl = \"{}\"\n\n",
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[store]\nurl = \"{}\"\n{}\n",
             if self.http_listener {
                 "http = \"127.0.0.1:0\"\n"
             } else {
@@ -91,6 +105,7 @@ impl Builder {
             certs.join("localhost.crt").display(),
             certs.join("localhost.key").display(),
             self.store_url,
+            self.store_keys,
         );
         for section in &self.sections {
             toml.push_str(section);

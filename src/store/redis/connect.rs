@@ -1,13 +1,12 @@
-//! Reaching Redis: the connection manager's settings, the first
-//! connection (retried in the background for as long as it takes), and a
-//! description of the target that is safe to log.
+//! Reaching Redis: the first connection (retried in the background for as
+//! long as it takes), and a description of the target that is safe to log.
 
 use std::sync::Weak;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionAddr};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
+use super::connection::Target;
 use super::Inner;
 
 /// First pause between attempts to reach a Redis that was down at startup.
@@ -15,35 +14,25 @@ const FIRST_CONNECT_RETRY: Duration = Duration::from_millis(100);
 /// Longest pause between those attempts.
 const MAX_CONNECT_RETRY: Duration = Duration::from_secs(5);
 
-/// Manager settings that keep one reconnect (two tries with a backoff in
-/// between) within the store timeout, and every response within it.
-pub(super) fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout / 3))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_min_delay(timeout / 10)
-        .set_max_delay(timeout / 4)
-}
-
 /// Connects for the first time, retrying with backoff until it works or
 /// the store is dropped. Logs a warning for the first failure and whenever
 /// the reason changes, so a down Redis is one clear line, not a flood.
-pub(super) async fn connect(inner: Weak<Inner>, client: Client, config: ConnectionManagerConfig) {
+pub(super) async fn connect(inner: Weak<Inner>, target: Target) {
     let mut delay = FIRST_CONNECT_RETRY;
     let mut last_error = None;
     let mut attempts: u32 = 0;
     loop {
-        let Some((target, timeout)) = inner.upgrade().map(|i| (i.target.clone(), i.timeout)) else {
+        let Some((described, timeout)) = inner.upgrade().map(|i| (i.target.clone(), i.timeout))
+        else {
             return;
         };
         attempts += 1;
-        let attempt = ConnectionManager::new_with_config(client.clone(), config.clone());
+        let attempt = target.connect(timeout);
         let error = match tokio::time::timeout(timeout * 2, attempt).await {
             Ok(Ok(conn)) => {
                 if let Some(inner) = inner.upgrade() {
                     let _ = inner.conn.set(conn);
-                    tracing::info!(store = %target, attempts, "connected to the session store");
+                    tracing::info!(store = %described, attempts, "connected to the session store");
                 }
                 return;
             }
@@ -52,14 +41,14 @@ pub(super) async fn connect(inner: Weak<Inner>, client: Client, config: Connecti
         };
         if last_error.as_ref() != Some(&error) {
             tracing::warn!(
-                store = %target,
+                store = %described,
                 error = %error,
                 retry_max = ?MAX_CONNECT_RETRY,
                 "session store unreachable; retrying in the background, \
                  routes that need a session answer 503 until it connects"
             );
         } else {
-            tracing::debug!(store = %target, attempts, "session store still unreachable");
+            tracing::debug!(store = %described, attempts, "session store still unreachable");
         }
         last_error = Some(error);
         tokio::time::sleep(delay).await;
@@ -67,9 +56,8 @@ pub(super) async fn connect(inner: Weak<Inner>, client: Client, config: Connecti
     }
 }
 
-/// The client's target as a URL without user, password or query.
-pub(super) fn describe(client: &Client) -> String {
-    let info = client.get_connection_info();
+/// A server's address as a URL without user, password or query.
+pub(super) fn describe(info: &ConnectionInfo) -> String {
     let db = info.redis_settings().db();
     match info.addr() {
         ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}/{db}"),
@@ -78,15 +66,48 @@ pub(super) fn describe(client: &Client) -> String {
         other => other.to_string(),
     }
 }
+
+/// Cluster seeds or sentinels as `scheme://host:port,host:port` (the
+/// scheme of the first), without credentials; unparsable entries are
+/// named by position only.
+pub(super) fn describe_nodes(scheme: &str, nodes: &[String], suffix: &str) -> String {
+    let hosts: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| match node.as_str().into_connection_info() {
+            Ok(info) => match info.addr() {
+                ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                    format!("{host}:{port}")
+                }
+                other => other.to_string(),
+            },
+            Err(_) => format!("(node {i})"),
+        })
+        .collect();
+    format!("{scheme}://{}{suffix}", hosts.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn described_targets_carry_no_credentials() {
-        let tcp = Client::open("redis://alice:s3cret@cache.internal:6380/2").expect("valid");
+        let tcp = "redis://alice:s3cret@cache.internal:6380/2"
+            .into_connection_info()
+            .expect("valid");
         assert_eq!(describe(&tcp), "redis://cache.internal:6380/2");
-        let unix = Client::open("redis+unix:///run/redis.sock?db=1&pass=s3cret").expect("valid");
+        let unix = "redis+unix:///run/redis.sock?db=1&pass=s3cret"
+            .into_connection_info()
+            .expect("valid");
         assert_eq!(describe(&unix), "redis+unix:///run/redis.sock?db=1");
+        let seeds = [
+            "redis://:s3cret@10.0.0.1:7000".to_string(),
+            "redis://:s3cret@10.0.0.2:7001".to_string(),
+        ];
+        assert_eq!(
+            describe_nodes("redis-cluster", &seeds, ""),
+            "redis-cluster://10.0.0.1:7000,10.0.0.2:7001"
+        );
     }
 }

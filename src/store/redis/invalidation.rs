@@ -3,7 +3,9 @@
 //! `invalidate` push for every change to any session key, by any instance
 //! (logout, revocation, touch, expiry), and a flush-all for `FLUSHALL`.
 //! A heartbeat notices a silent connection; whenever the channel is down
-//! the cache is emptied and bypassed.
+//! the cache is emptied and bypassed. Behind Sentinel, every (re)connect
+//! asks the sentinels for the master, and the heartbeat (`ROLE`) drops a
+//! channel whose server is no longer the master.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,30 @@ use std::time::Duration;
 use redis::{AsyncConnectionConfig, Client, PushKind, Value};
 use tokio::sync::mpsc;
 
+use super::sentinel::Sentinels;
 use crate::store::cache::SessionCache;
+
+/// Where the channel connects.
+// One per store, never copied around: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Source {
+    /// One server, always the same.
+    Fixed(Client),
+    /// Whichever server the sentinels name as master at each connect.
+    Sentinel(Sentinels),
+}
+
+impl Source {
+    async fn client(&self, timeout: Duration) -> Result<Client, String> {
+        match self {
+            Source::Fixed(client) => Ok(client.clone()),
+            Source::Sentinel(sentinels) => sentinels
+                .master(timeout, true)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
 
 /// How often the channel proves it is alive.
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -20,7 +45,7 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 
 /// Runs for as long as the cache exists (it holds only a weak reference).
 pub(super) async fn listen(
-    client: Client,
+    source: Source,
     cache: std::sync::Weak<SessionCache>,
     session_prefix: String,
     timeout: Duration,
@@ -29,7 +54,7 @@ pub(super) async fn listen(
         let Some(strong) = cache.upgrade() else {
             return;
         };
-        if let Err(e) = track(&client, &strong, &session_prefix, timeout).await {
+        if let Err(e) = track(&source, &strong, &session_prefix, timeout).await {
             tracing::debug!(error = %e, "invalidation channel down; session cache bypassed");
         }
         strong.set_live(false);
@@ -41,7 +66,7 @@ pub(super) async fn listen(
 /// One life of the channel: connect, enable tracking, apply invalidations
 /// until the connection fails.
 async fn track(
-    client: &Client,
+    source: &Source,
     cache: &Arc<SessionCache>,
     session_prefix: &str,
     timeout: Duration,
@@ -51,6 +76,7 @@ async fn track(
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_push_sender(tx);
+    let client = source.client(timeout).await?;
     let mut conn = client
         .get_multiplexed_async_connection_with_config(&config)
         .await
@@ -81,14 +107,30 @@ async fn track(
                 None => return Err("push channel closed".into()),
             },
             _ = heartbeat.tick() => {
-                let ping = redis::cmd("PING");
-                match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
-                    Ok(Ok(_)) => {}
+                let (probe, want) = match source {
+                    Source::Fixed(_) => ("PING", "PONG"),
+                    Source::Sentinel(_) => ("ROLE", "master"),
+                };
+                let cmd = redis::cmd(probe);
+                let ask = cmd.query_async::<Value>(&mut conn);
+                match tokio::time::timeout(timeout, ask).await {
+                    Ok(Ok(reply)) if first_word(&reply) == Some(want) => {}
+                    Ok(Ok(_)) => return Err(format!("{probe} did not answer {want}")),
                     Ok(Err(e)) => return Err(e.to_string()),
                     Err(_) => return Err("heartbeat timed out".into()),
                 }
             }
         }
+    }
+}
+
+/// `PONG` of a `PING`, or the role in a `ROLE` reply.
+fn first_word(reply: &Value) -> Option<&str> {
+    match reply {
+        Value::SimpleString(s) => Some(s),
+        Value::BulkString(b) => std::str::from_utf8(b).ok(),
+        Value::Array(items) => items.first().and_then(first_word),
+        _ => None,
     }
 }
 

@@ -8,25 +8,29 @@
 //! so a paused or dead Redis turns into an error, never into a pile of
 //! waiting requests.
 //!
-//! Writes that must happen together (a session and its user index) run as
-//! one Lua script or one `MULTI` pipeline, so no crash or race between them
-//! leaves a session missing from its user's index.
+//! On one server (or a Sentinel-managed master) writes that must happen
+//! together (a session and its user index) run as one Lua script or one
+//! `MULTI` pipeline, so no crash or race between them leaves a session
+//! missing from its user's index. On a Redis Cluster the two keys live in
+//! different slots, so [`ordered`] does the same writes one key at a time
+//! in an order that keeps that promise without atomicity.
 
 mod connect;
+mod connection;
 mod invalidation;
+mod keyspace;
+mod open;
+mod ordered;
 mod round_trip;
+mod sentinel;
 
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use redis::aio::ConnectionManager;
-use redis::{Client, ProtocolVersion};
 
 use super::cache::SessionCache;
 use super::{SessionRecord, StoreError};
 use crate::session::SessionKey;
-use connect::{connect, describe, manager_config};
+use connection::Conn;
 /// Keys asked for per `SCAN` step and deleted or read per batch.
 const SCAN_BATCH: usize = 500;
 /// Longest TTL passed to Redis (100 years), so absurd durations never
@@ -66,7 +70,7 @@ pub struct RedisStore {
 struct Inner {
     /// Set once by the background connect task; empty means "not yet
     /// connected", and every call answers `Unavailable`.
-    conn: OnceLock<ConnectionManager>,
+    conn: OnceLock<Conn>,
     prefix: String,
     /// Bound on every call (on every round trip for `list`/`remove_all`).
     timeout: Duration,
@@ -87,58 +91,15 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Parses `url` and starts connecting in the background; see
-    /// [`crate::store::SessionStore::open`]. Fails only for a malformed URL or
-    /// when called outside a tokio runtime.
-    pub fn open(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        cache_capacity: usize,
-    ) -> Result<Self, StoreError> {
-        // The parse error never contains the URL, so it cannot leak a password.
-        let client = Client::open(url).map_err(|e| {
-            StoreError::Backend(format!(
-                "the store URL is not a valid redis://, rediss:// or redis+unix:// URL: {e}"
-            ))
-        })?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            StoreError::Backend("the Redis store must be opened inside a tokio runtime".into())
-        })?;
-        let cache = (cache_capacity > 0).then(|| Arc::new(SessionCache::new(cache_capacity)));
-        if let Some(cache) = &cache {
-            // Invalidations arrive as RESP3 pushes on a connection of their own.
-            let info = client.get_connection_info().clone();
-            let resp3 = info
-                .redis_settings()
-                .clone()
-                .set_protocol(ProtocolVersion::RESP3);
-            let tracking = Client::open(info.set_redis_settings(resp3))
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            runtime.spawn(invalidation::listen(
-                tracking,
-                Arc::downgrade(cache),
-                format!("{prefix}s:"),
-                timeout,
-            ));
-        }
-        let inner = Arc::new(Inner {
-            conn: OnceLock::new(),
-            prefix: prefix.to_owned(),
-            timeout,
-            target: describe(&client),
-            cache,
-        });
-        runtime.spawn(connect(
-            Arc::downgrade(&inner),
-            client,
-            manager_config(timeout),
-        ));
-        Ok(RedisStore { inner })
+    /// Whether the in-process cache exists (it may still be bypassed while
+    /// its invalidation channel is down).
+    pub fn has_cache(&self) -> bool {
+        self.inner.cache.is_some()
     }
 
     /// [`crate::store::SessionStore::insert`]: one Lua script writes the record
-    /// (`SET PX`) and indexes it, so neither can happen without the other.
+    /// (`SET PX`) and indexes it, so neither can happen without the other
+    /// (on a cluster: [`Self::write_session_ordered`]).
     pub async fn insert(
         &self,
         key: &SessionKey,
@@ -196,6 +157,11 @@ impl RedisStore {
     /// [`crate::store::SessionStore::remove`]: `DEL` and `SREM` in one `MULTI`.
     pub async fn remove(&self, key: &SessionKey, user: &str) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
+        if conn.spans_slots() {
+            let removed = self.remove_ordered(&mut conn, key, user).await;
+            self.forget(key.as_str());
+            return removed;
+        }
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("DEL")
@@ -214,6 +180,9 @@ impl RedisStore {
     /// deletes those sessions and their index entries in one `MULTI`.
     pub async fn remove_user(&self, user: &str) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
+        if conn.spans_slots() {
+            return self.remove_user_ordered(&mut conn, user).await;
+        }
         self.within_timeout(async {
             let user_key = self.user_key(user);
             let members: Vec<String> = redis::cmd("SMEMBERS")
@@ -270,7 +239,10 @@ impl RedisStore {
             stale.extend(missing.into_iter().map(|i| batch[i].clone()));
         }
         // Index entries of expired sessions are cleaned up lazily, here.
-        if !stale.is_empty() {
+        if !stale.is_empty() && conn.spans_slots() {
+            self.within_timeout(self.unindex(&mut conn, &user_key, &stale))
+                .await?;
+        } else if !stale.is_empty() {
             let _: usize = self
                 .bounded(redis::cmd("SREM").arg(&user_key).arg(&stale), &mut conn)
                 .await?;
@@ -350,11 +322,13 @@ impl RedisStore {
     /// [`crate::store::SessionStore::ping`]: a `PING` round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        let _: String = self.bounded(&redis::cmd("PING"), &mut conn).await?;
+        // On a cluster the crate sends it to every master.
+        let _: redis::Value = self.bounded(&redis::cmd("PING"), &mut conn).await?;
         Ok(())
     }
 
-    /// Runs [`WRITE_SESSION`]; `mode` is `"XX"` for touch, `""` for insert.
+    /// Runs [`WRITE_SESSION`] (on a cluster, its ordered equivalent);
+    /// `mode` is `"XX"` for touch, `""` for insert.
     async fn write_session(
         &self,
         key: &SessionKey,
@@ -365,6 +339,11 @@ impl RedisStore {
         let mut conn = self.conn()?;
         let json = serde_json::to_string(rec)
             .map_err(|e| StoreError::Backend(format!("cannot encode session record: {e}")))?;
+        if conn.spans_slots() {
+            return self
+                .write_session_ordered(&mut conn, key, rec, &json, ttl, mode)
+                .await;
+        }
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(WRITE_SESSION)
             .arg(2)
@@ -376,67 +355,6 @@ impl RedisStore {
             .arg(mode);
         let written: i64 = self.bounded(&cmd, &mut conn).await?;
         Ok(written == 1)
-    }
-
-    /// Reads session records by full key; returns the readable ones and the
-    /// indexes of keys that no longer exist.
-    async fn read_sessions(
-        &self,
-        conn: &mut ConnectionManager,
-        keys: &[String],
-    ) -> Result<(Vec<SessionRecord>, Vec<usize>), StoreError> {
-        if keys.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let values: Vec<Option<String>> = self.bounded(redis::cmd("MGET").arg(keys), conn).await?;
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for (i, value) in values.into_iter().enumerate() {
-            match value {
-                Some(raw) => found.extend(parse_record(&keys[i], &raw)),
-                None => missing.push(i),
-            }
-        }
-        Ok((found, missing))
-    }
-
-    /// Every key under `prefix + kind + "*"`, by `SCAN` (never `KEYS`, which
-    /// blocks Redis for every other instance), each step bounded.
-    async fn scan(
-        &self,
-        conn: &mut ConnectionManager,
-        kind: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}{kind}*", glob_escape(&self.inner.prefix));
-        // SCAN may return a key more than once.
-        let mut keys = HashSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_BATCH);
-            let (next, batch): (u64, Vec<String>) = self.bounded(&cmd, conn).await?;
-            keys.extend(batch);
-            if next == 0 {
-                return Ok(keys.into_iter().collect());
-            }
-            cursor = next;
-        }
-    }
-
-    fn session_key(&self, key: &str) -> String {
-        format!("{}s:{key}", self.inner.prefix)
-    }
-
-    fn user_key(&self, user: &str) -> String {
-        format!("{}u:{user}", self.inner.prefix)
-    }
-
-    fn failure_key(&self, scope: &str) -> String {
-        format!("{}f:{scope}", self.inner.prefix)
     }
 }
 
@@ -462,27 +380,10 @@ fn millis(d: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
-/// Escapes glob metacharacters so a key prefix is matched literally.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefixes_are_matched_literally() {
-        assert_eq!(glob_escape("gh:"), "gh:");
-        assert_eq!(glob_escape(r"a*b?[c]\"), r"a\*b\?\[c\]\\");
-    }
+    use crate::config::StoreUrl;
 
     #[test]
     fn ttls_are_clamped_to_what_redis_accepts() {
@@ -498,8 +399,8 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_urls_fail_to_open_and_do_not_echo_the_url() {
-        let err = RedisStore::open("redis://u:pw@[bad", "p:", Duration::from_secs(1), 0)
-            .expect_err("malformed");
+        let url = StoreUrl::Redis("redis://u:pw@[bad".into());
+        let err = RedisStore::open(&url, "p:", Duration::from_secs(1), 0).expect_err("malformed");
         assert!(!err.to_string().contains("pw"), "{err}");
     }
 }

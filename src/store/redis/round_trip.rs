@@ -3,15 +3,15 @@
 
 use std::future::Future;
 
-use redis::aio::ConnectionManager;
 use redis::RedisError;
 
+use super::connection::Conn;
 use super::RedisStore;
 use crate::store::StoreError;
 
 impl RedisStore {
     /// The connection, or `Unavailable` while the first connect is pending.
-    pub(super) fn conn(&self) -> Result<ConnectionManager, StoreError> {
+    pub(super) fn conn(&self) -> Result<Conn, StoreError> {
         self.inner
             .conn
             .get()
@@ -29,19 +29,26 @@ impl RedisStore {
     pub(super) async fn bounded<T: redis::FromRedisValue>(
         &self,
         query: &(impl RoundTrip + ?Sized),
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
     ) -> Result<T, StoreError> {
-        self.within_timeout(async {
-            let result = match query.run(conn).await {
-                Err(e) if e.is_connection_dropped() => {
-                    tracing::debug!(store = %self.inner.target, error = %e, "retrying once on a new connection");
-                    query.run(conn).await
-                }
-                other => other,
-            };
-            result.map_err(|e| self.failed(e))
-        })
-        .await
+        self.within_timeout(self.retried(query, conn)).await
+    }
+
+    /// [`Self::bounded`] without its own timeout: for one step of a
+    /// sequence that [`Self::within_timeout`] bounds as a whole.
+    pub(super) async fn retried<T: redis::FromRedisValue>(
+        &self,
+        query: &(impl RoundTrip + ?Sized),
+        conn: &mut Conn,
+    ) -> Result<T, StoreError> {
+        let result = match query.run(conn).await {
+            Err(e) if e.is_connection_dropped() => {
+                tracing::debug!(store = %self.inner.target, error = %e, "retrying once on a new connection");
+                query.run(conn).await
+            }
+            other => other,
+        };
+        result.map_err(|e| self.failed(e))
     }
 
     /// Like [`Self::bounded`] but never retried: for queries that must not
@@ -49,7 +56,7 @@ impl RedisStore {
     pub(super) async fn bounded_once<T: redis::FromRedisValue>(
         &self,
         query: &(impl RoundTrip + ?Sized),
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
     ) -> Result<T, StoreError> {
         self.within_timeout(async { query.run(conn).await.map_err(|e| self.failed(e)) })
             .await
@@ -84,14 +91,14 @@ impl RedisStore {
 pub(super) trait RoundTrip {
     fn run<T: redis::FromRedisValue>(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send;
 }
 
 impl RoundTrip for redis::Cmd {
     fn run<T: redis::FromRedisValue>(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send {
         self.query_async(conn)
     }
@@ -100,7 +107,7 @@ impl RoundTrip for redis::Cmd {
 impl RoundTrip for redis::Pipeline {
     fn run<T: redis::FromRedisValue>(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send {
         self.query_async(conn)
     }
