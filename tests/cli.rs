@@ -5,18 +5,20 @@
 //! What is asserted is what an operator sees: exit codes, and error lines
 //! that name the file, the key, the `line:column` and the reason.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+use common::process::{free_addr, Process, BIN};
 
 /// The password [`hash`] hashes.
 const PASSWORD: &str = "secret";
@@ -181,121 +183,6 @@ fn assert_has(text: &str, pieces: &[&str]) {
 
 /// A gatehouse child process whose stderr is collected as it comes. Killed
 /// on drop, so a failing test leaves nothing behind.
-struct Proxy {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proxy {
-    fn start(config: &Path, envs: &[(&str, &str)]) -> Proxy {
-        let mut child = Command::new(BIN)
-            .args(["--config", config.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .env_remove("GATEHOUSE_LOG_FORMAT")
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gatehouse");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Proxy {
-            child,
-            stderr,
-            reader: Some(reader),
-        }
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Polls until `addr` accepts, failing early if the process died.
-    async fn wait_accepting(&mut self, addr: SocketAddr) {
-        let start = Instant::now();
-        loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "gatehouse exited ({status}) before listening:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{addr} not accepting:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits (up to `limit`) for the process to exit; returns its exit code
-    /// and its complete stderr. Kills it and fails if it does not.
-    fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > limit {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "gatehouse still running after {limit:?}:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        (status.code(), self.stderr())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port on 127.0.0.1 (bound, then released: the config needs a
-/// literal address).
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// A minimal HTTP/1.1 backend: answers every request `200 ok`. Each request
 /// head is sent on the returned channel when it arrives; the answer then
 /// waits for a permit of the semaphore (one is consumed per request).
@@ -549,7 +436,7 @@ fn check_names_a_missing_config_file() {
 
 /// `gatehouse --config path` must exit 2 on its own; returns its stderr.
 fn startup_fails(path: &Path) -> String {
-    let mut proxy = Proxy::start(path, &[]);
+    let mut proxy = Process::start(path, &[]);
     let (code, err) = proxy.wait_exit(DEADLINE);
     assert_eq!(code, Some(2), "{err}");
     for debug in ["Error {", "Os {", "Custom {"] {
@@ -655,7 +542,7 @@ async fn serves_logs_and_exits_0_on_sigterm() {
     let (upstream, _heads) = backend(gate).await;
     let https = free_addr();
     let (_dir, path) = config_dir(&serving_config(https, upstream));
-    let mut proxy = Proxy::start(&path, &[]);
+    let mut proxy = Process::start(&path, &[]);
     proxy.wait_accepting(https).await;
 
     let resp = client(https)
@@ -666,7 +553,7 @@ async fn serves_logs_and_exits_0_on_sigterm() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "ok");
 
-    proxy.terminate();
+    proxy.signal("TERM");
     let (code, err) = proxy.wait_exit(Duration::from_secs(5));
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains('\x1b'), "ANSI escapes in piped logs: {err:?}");
@@ -694,7 +581,7 @@ async fn json_logs_are_one_object_per_line() {
     let (upstream, _heads) = backend(gate).await;
     let https = free_addr();
     let (_dir, path) = config_dir(&serving_config(https, upstream));
-    let mut proxy = Proxy::start(&path, &[("GATEHOUSE_LOG_FORMAT", "json")]);
+    let mut proxy = Process::start(&path, &[("GATEHOUSE_LOG_FORMAT", "json")]);
     proxy.wait_accepting(https).await;
 
     let resp = client(https)
@@ -703,7 +590,7 @@ async fn json_logs_are_one_object_per_line() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    proxy.terminate();
+    proxy.signal("TERM");
     let (code, err) = proxy.wait_exit(Duration::from_secs(5));
     assert_eq!(code, Some(0), "{err}");
 
@@ -731,7 +618,7 @@ async fn sigterm_finishes_the_request_in_flight_and_refuses_new_connections() {
     let (upstream, mut heads) = backend(gate.clone()).await;
     let https = free_addr();
     let (_dir, path) = config_dir(&serving_config(https, upstream));
-    let mut proxy = Proxy::start(&path, &[]);
+    let mut proxy = Process::start(&path, &[]);
     proxy.wait_accepting(https).await;
 
     let in_flight = tokio::spawn(async move {
@@ -748,7 +635,7 @@ async fn sigterm_finishes_the_request_in_flight_and_refuses_new_connections() {
         .unwrap();
     assert!(head.starts_with("GET /app/slow "), "{head}");
 
-    proxy.terminate();
+    proxy.signal("TERM");
     // The listener closes while the request is still held by the backend.
     let start = Instant::now();
     while tokio::net::TcpStream::connect(https).await.is_ok() {

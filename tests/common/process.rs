@@ -58,7 +58,9 @@ pub fn fix_ports(config: &Path) -> Ports {
     ports
 }
 
-fn free_addr() -> SocketAddr {
+/// A free port on 127.0.0.1 (bound, then released: a config needs a
+/// literal address).
+pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")
@@ -161,15 +163,24 @@ impl Process {
     /// complete stderr. Kills the process and fails if it does not exit.
     pub fn stop(&mut self) -> (Option<i32>, String) {
         self.signal("TERM");
+        self.wait_exit(DEADLINE)
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its exit code
+    /// and its complete stderr. Kills it and fails if it does not exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 break status;
             }
-            if start.elapsed() > DEADLINE {
+            if start.elapsed() > limit {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("gatehouse still running after SIGTERM:\n{}", self.stderr());
+                panic!(
+                    "gatehouse still running after {limit:?}:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         };

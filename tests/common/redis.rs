@@ -1,6 +1,7 @@
 //! A real `redis-server` for tests: started on an ephemeral port (or a
 //! unix socket) with persistence off, ready when it answers `PING`, killed
 //! on drop. If it dies, the panic message carries its log.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
