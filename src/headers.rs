@@ -63,6 +63,26 @@ const CLIENT_SUPPLIED_FORWARDING: &[&str] = &[
     "x-rewrite-url",
 ];
 
+/// Headers whose meaning the proxy owns besides the two lists above: the
+/// request's framing, host and cookies, and the request id it sets.
+const OTHER_MANAGED: &[&str] = &[
+    "host",
+    "cookie",
+    "set-cookie",
+    "content-length",
+    "x-request-id",
+];
+
+/// True for a header the proxy sets, strips or relies on itself; naming an
+/// identity header after one would break forwarding or open a hole, so the
+/// config refuses it.
+pub fn is_managed_by_proxy(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    [HOP_BY_HOP, CLIENT_SUPPLIED_FORWARDING, OTHER_MANAGED]
+        .iter()
+        .any(|list| list.contains(&name))
+}
+
 /// Removes every header named in any `Connection` header, then the
 /// hop-by-hop set, so that nothing meant for this hop reaches the next.
 ///
@@ -367,6 +387,30 @@ fn is_plausible_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn headers_the_proxy_manages_are_known_and_identity_names_are_not() {
+        for managed in [
+            "host",
+            "x-forwarded-for",
+            "x-real-ip",
+            "x-original-url",
+            "proxy-authorization",
+            "transfer-encoding",
+            "x-request-id",
+        ] {
+            assert!(
+                is_managed_by_proxy(&HeaderName::from_static(managed)),
+                "{managed}"
+            );
+        }
+        for free in ["x-forwarded-user", "x-forwarded-email", "remote-user"] {
+            assert!(
+                !is_managed_by_proxy(&HeaderName::from_static(free)),
+                "{free}"
+            );
+        }
+    }
+
     use super::*;
 
     /// A map from (name, value) pairs, appended in order; values as bytes so

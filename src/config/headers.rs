@@ -45,30 +45,10 @@ impl Checker<'_> {
             let reason = format!("{text:?} is not a valid header name");
             self.error(key, value.as_ref(), reason)
         })?;
-        if RESERVED_HEADERS.contains(&name.as_str()) {
+        if crate::headers::is_managed_by_proxy(&name) {
             let reason = format!("{text:?} is a header the proxy itself manages");
             return Err(self.error(key, value.as_ref(), reason));
         }
         Ok(name)
     }
 }
-
-/// Headers the proxy sets, strips or relies on itself; an identity header
-/// with one of these names would break forwarding or open a hole.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "cookie",
-    "set-cookie",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
-];
