@@ -24,17 +24,22 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// RFC 9110 §7.6.1 hop-by-hop headers, plus the non-standard `keep-alive`
 /// and `proxy-connection`: they describe one connection, never the next one.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
+/// Prebuilt names: the request path removes them on every request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Headers that describe the client or the original request and that
 /// backends believe because "only a proxy sets them". The spec names the
@@ -77,10 +82,10 @@ const OTHER_MANAGED: &[&str] = &[
 /// identity header after one would break forwarding or open a hole, so the
 /// config refuses it.
 pub fn is_managed_by_proxy(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    [HOP_BY_HOP, CLIENT_SUPPLIED_FORWARDING, OTHER_MANAGED]
-        .iter()
-        .any(|list| list.contains(&name))
+    HOP_BY_HOP.contains(name)
+        || [CLIENT_SUPPLIED_FORWARDING, OTHER_MANAGED]
+            .iter()
+            .any(|list| list.contains(&name.as_str()))
 }
 
 /// Removes every header named in any `Connection` header, then the
@@ -90,17 +95,19 @@ pub fn is_managed_by_proxy(name: &HeaderName) -> bool {
 /// order). Works on the raw bytes: a non-UTF-8 `Connection` is still honoured.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Order: collect the named headers while `Connection` is still present.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| list_tokens(value.as_bytes()))
-        .filter_map(|token| HeaderName::from_bytes(token).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(|value| list_tokens(value.as_bytes()))
+            .filter_map(|token| HeaderName::from_bytes(token).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
@@ -138,30 +145,36 @@ pub fn strip_identity_headers(headers: &mut HeaderMap, names: &[&HeaderName]) {
     remove_spellings_of(headers, &names);
 }
 
+/// The `X-Forwarded-For` value for a client at `client`: its address, an
+/// IPv4-mapped IPv6 address written as IPv4, as backends' allow-lists
+/// expect. Made once per connection.
+pub fn forwarded_for(client: IpAddr) -> HeaderValue {
+    HeaderValue::try_from(client.to_canonical().to_string())
+        .expect("an IP address is a valid header value")
+}
+
 /// Replaces whatever the client said about itself with what the proxy saw.
 ///
 /// Removes every client-sent forwarding header (`X-Forwarded-For`,
 /// `-Proto`, `-Host`, `Forwarded`, `X-Real-IP` and the others in
 /// [`CLIENT_SUPPLIED_FORWARDING`], in every `_` spelling), then sets
-/// `X-Forwarded-For: <client>` (an IPv4-mapped IPv6 address written as IPv4,
-/// as backends' allow-lists expect), `X-Forwarded-Proto: https` and, when
-/// `host` is given and looks like a host (`[A-Za-z0-9._:\[\]-]`, at most 300
-/// bytes), `X-Forwarded-Host: <host>`. A malformed host is left out rather
-/// than forwarded.
-pub fn set_forwarded_headers(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>) {
+/// `X-Forwarded-For` to `forwarded_for` (from [`forwarded_for`]),
+/// `X-Forwarded-Proto: https` and, when `host` is given and looks like a
+/// host (`[A-Za-z0-9._:\[\]-]`, at most 300 bytes), `X-Forwarded-Host: <host>`.
+/// A malformed host is left out rather than forwarded.
+pub fn set_forwarded_headers(
+    headers: &mut HeaderMap,
+    forwarded_for: &HeaderValue,
+    host: Option<&str>,
+) {
     remove_spellings_of(headers, CLIENT_SUPPLIED_FORWARDING);
-    if let Ok(value) = HeaderValue::try_from(client.to_canonical().to_string()) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
-    }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("https"),
-    );
+    headers.insert(X_FORWARDED_FOR, forwarded_for.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
     if let Some(value) = host
         .filter(|host| is_plausible_host(host))
         .and_then(|host| HeaderValue::from_str(host).ok())
     {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), value);
+        headers.insert(X_FORWARDED_HOST, value);
     }
 }
 
@@ -498,7 +511,11 @@ mod tests {
         // The order the handler follows: hop-by-hop first, then set.
         let mut headers = map(&[("connection", b"x-forwarded-for")]);
         remove_hop_by_hop(&mut headers);
-        set_forwarded_headers(&mut headers, "203.0.113.7".parse().expect("ip"), None);
+        set_forwarded_headers(
+            &mut headers,
+            &forwarded_for("203.0.113.7".parse().expect("ip")),
+            None,
+        );
         assert_eq!(values(&headers, "x-forwarded-for"), [b"203.0.113.7"]);
     }
 
@@ -671,7 +688,7 @@ mod tests {
         ]);
         set_forwarded_headers(
             &mut headers,
-            "198.51.100.2".parse().expect("ip"),
+            &forwarded_for("198.51.100.2".parse().expect("ip")),
             Some("app.localhost:8443"),
         );
         assert_eq!(headers.len(), 3);
@@ -686,9 +703,17 @@ mod tests {
     #[test]
     fn forwarded_for_is_canonical() {
         let mut headers = HeaderMap::new();
-        set_forwarded_headers(&mut headers, "::ffff:192.0.2.1".parse().expect("ip"), None);
+        set_forwarded_headers(
+            &mut headers,
+            &forwarded_for("::ffff:192.0.2.1".parse().expect("ip")),
+            None,
+        );
         assert_eq!(values(&headers, "x-forwarded-for"), [b"192.0.2.1"]);
-        set_forwarded_headers(&mut headers, "2001:db8::1".parse().expect("ip"), None);
+        set_forwarded_headers(
+            &mut headers,
+            &forwarded_for("2001:db8::1".parse().expect("ip")),
+            None,
+        );
         assert_eq!(values(&headers, "x-forwarded-for"), [b"2001:db8::1"]);
         assert!(!headers.contains_key("x-forwarded-host"));
     }
@@ -704,13 +729,17 @@ mod tests {
             "héllo",
         ] {
             let mut headers = map(&[("x-forwarded-host", b"spoofed")]);
-            set_forwarded_headers(&mut headers, "192.0.2.1".parse().expect("ip"), Some(host));
+            set_forwarded_headers(
+                &mut headers,
+                &forwarded_for("192.0.2.1".parse().expect("ip")),
+                Some(host),
+            );
             assert!(!headers.contains_key("x-forwarded-host"), "{host:?}");
         }
         let mut headers = HeaderMap::new();
         set_forwarded_headers(
             &mut headers,
-            "192.0.2.1".parse().expect("ip"),
+            &forwarded_for("192.0.2.1".parse().expect("ip")),
             Some("[::1]:8443"),
         );
         assert_eq!(values(&headers, "x-forwarded-host"), [b"[::1]:8443"]);

@@ -12,8 +12,8 @@ pub struct Router {
 }
 
 impl Router {
-    /// Builds a router; the index kept with each route is its position in the
-    /// config file, for logs.
+    /// Builds a router; the index kept with each route is its position in
+    /// `routes`, which is what [`find`](Self::find) answers.
     pub fn new(routes: &[Route]) -> Self {
         let mut routes: Vec<(usize, Route)> = routes.iter().cloned().enumerate().collect();
         routes.sort_by(|(_, a), (_, b)| {
@@ -27,8 +27,9 @@ impl Router {
 
     /// The route for a request to `host` (as sent, any case, port allowed)
     /// and the normalized matching `path`. A route for a specific host always
-    /// beats a host-less one with a shorter or equal prefix.
-    pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Route> {
+    /// beats a host-less one with a shorter or equal prefix. Answers the
+    /// route's position in the `routes` the router was built from.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
         let host = host.map(strip_port);
         let for_host = self.routes.iter().find(|(_, r)| {
             matches!((&r.host, host), (Some(h), Some(want)) if h.eq_ignore_ascii_case(want))
@@ -40,14 +41,7 @@ impl Router {
                     .iter()
                     .find(|(_, r)| r.host.is_none() && prefix_matches(&r.path, path))
             })
-            .map(|(_, r)| r)
-    }
-
-    /// Every route in config order, for the startup log.
-    pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        let mut v: Vec<&(usize, Route)> = self.routes.iter().collect();
-        v.sort_by_key(|(i, _)| *i);
-        v.into_iter().map(|(_, r)| r)
+            .map(|(i, _)| *i)
     }
 }
 
@@ -88,39 +82,52 @@ mod tests {
         }
     }
 
-    fn port(r: Option<&Route>) -> Option<u16> {
-        r.map(|r| r.upstream.port_u16().unwrap())
+    /// The port of the found route's upstream (each test route has its own).
+    fn port(routes: &[Route], found: Option<usize>) -> Option<u16> {
+        found.map(|i| routes[i].upstream.port_u16().unwrap())
     }
 
     #[test]
     fn longest_prefix_wins_on_segment_boundaries() {
-        let router = Router::new(&[
+        let routes = [
             route(None, "/", 1),
             route(None, "/api", 2),
             route(None, "/api/v2", 3),
-        ]);
-        assert_eq!(port(router.find(None, "/")), Some(1));
-        assert_eq!(port(router.find(None, "/apix")), Some(1));
-        assert_eq!(port(router.find(None, "/api")), Some(2));
-        assert_eq!(port(router.find(None, "/api/")), Some(2));
-        assert_eq!(port(router.find(None, "/api/v2x")), Some(2));
-        assert_eq!(port(router.find(None, "/api/v2/users")), Some(3));
+        ];
+        let router = Router::new(&routes);
+        assert_eq!(port(&routes, router.find(None, "/")), Some(1));
+        assert_eq!(port(&routes, router.find(None, "/apix")), Some(1));
+        assert_eq!(port(&routes, router.find(None, "/api")), Some(2));
+        assert_eq!(port(&routes, router.find(None, "/api/")), Some(2));
+        assert_eq!(port(&routes, router.find(None, "/api/v2x")), Some(2));
+        assert_eq!(port(&routes, router.find(None, "/api/v2/users")), Some(3));
     }
 
     #[test]
     fn host_is_exact_case_insensitive_and_ignores_port() {
-        let router = Router::new(&[route(Some("app.test"), "/", 1), route(None, "/x", 2)]);
-        assert_eq!(port(router.find(Some("APP.test:8443"), "/")), Some(1));
-        assert_eq!(port(router.find(Some("app.test"), "/x/y")), Some(1));
-        assert_eq!(port(router.find(Some("other.test"), "/x")), Some(2));
-        assert_eq!(port(router.find(Some("other.test"), "/")), None);
-        assert_eq!(port(router.find(Some("sub.app.test"), "/")), None);
-        assert_eq!(port(router.find(None, "/")), None);
+        let routes = [route(Some("app.test"), "/", 1), route(None, "/x", 2)];
+        let router = Router::new(&routes);
+        assert_eq!(
+            port(&routes, router.find(Some("APP.test:8443"), "/")),
+            Some(1)
+        );
+        assert_eq!(
+            port(&routes, router.find(Some("app.test"), "/x/y")),
+            Some(1)
+        );
+        assert_eq!(
+            port(&routes, router.find(Some("other.test"), "/x")),
+            Some(2)
+        );
+        assert_eq!(port(&routes, router.find(Some("other.test"), "/")), None);
+        assert_eq!(port(&routes, router.find(Some("sub.app.test"), "/")), None);
+        assert_eq!(port(&routes, router.find(None, "/")), None);
     }
 
     #[test]
     fn no_match_is_none() {
-        let router = Router::new(&[route(None, "/api", 1)]);
+        let routes = [route(None, "/api", 1)];
+        let router = Router::new(&routes);
         assert!(router.find(None, "/").is_none());
         assert!(router.find(None, "/ap").is_none());
     }

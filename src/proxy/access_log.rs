@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
+use super::ServedRoute;
 use crate::body::{Body, BoxError};
 use crate::server::InFlight;
 
@@ -25,8 +27,8 @@ pub struct AccessLog {
     pub path: String,
     /// Kept for the login redirect; not logged (it may carry tokens).
     pub query: Option<String>,
-    pub route: Option<String>,
-    pub upstream: Option<String>,
+    /// The route that served the request, if one matched.
+    pub route: Option<Arc<ServedRoute>>,
     pub user: Option<String>,
     /// Why the proxy answered itself, for operators.
     pub error: Option<String>,
@@ -49,7 +51,6 @@ impl AccessLog {
             path: path.to_owned(),
             query: None,
             route: None,
-            upstream: None,
             user: None,
             error: None,
             status: StatusCode::OK,
@@ -65,8 +66,8 @@ impl AccessLog {
             host = %self.host,
             path = %self.path,
             status = self.status.as_u16(),
-            route = self.route.as_deref().unwrap_or("-"),
-            upstream = self.upstream.as_deref().unwrap_or("-"),
+            route = self.route.as_ref().map_or("-", |r| &*r.log_path),
+            upstream = self.route.as_ref().map_or("-", |r| &*r.log_upstream),
             user = self.user.as_deref().unwrap_or("-"),
             duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
             bytes,

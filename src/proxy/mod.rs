@@ -33,14 +33,14 @@ use crate::body::Body;
 use crate::config::{Config, Route};
 use crate::error::{wants_html, ProxyError};
 use crate::headers;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::path::{normalize_path, NormalizedPath};
 use crate::request_id::{request_id, X_REQUEST_ID};
 use crate::routing::Router;
 use crate::server::InFlight;
 use crate::store::SessionStore;
 use access_log::{AccessLog, LoggedBody};
-use upstream::Upstreams;
+use upstream::Upstream;
 
 /// Paths under this prefix belong to the proxy and are never forwarded.
 const RESERVED_PREFIX: &str = "/.gatehouse";
@@ -55,13 +55,44 @@ fn is_reserved(path: &str) -> bool {
 pub struct Gateway {
     config: Config,
     router: Router,
-    upstreams: Upstreams,
+    /// In config order, as [`Router::find`] answers.
+    routes: Vec<Arc<ServedRoute>>,
+    /// The metrics of requests no route matched.
+    unrouted: RouteMetrics,
     auth: Authenticator,
     /// `Strict-Transport-Security` value; `None` when `[tls] hsts` is zero.
     hsts: Option<HeaderValue>,
     /// The TLS settings new handshakes use.
     tls: Arc<rustls::ServerConfig>,
     metrics: Arc<Metrics>,
+}
+
+/// A `[[route]]` with what serving it needs, built once per config generation.
+#[derive(Debug)]
+pub(crate) struct ServedRoute {
+    route: Route,
+    upstream: Upstream,
+    metrics: RouteMetrics,
+    /// The route's path prefix and upstream, as the access log shows them.
+    log_path: Arc<str>,
+    log_upstream: Arc<str>,
+}
+
+/// The client at the other end of a connection, as requests on it are
+/// forwarded; made once per connection.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Peer {
+            addr,
+            forwarded_for: headers::forwarded_for(addr.ip()),
+        }
+    }
 }
 
 /// Who the session says the user is, for the identity headers.
@@ -108,9 +139,24 @@ impl Gateway {
             HeaderValue::try_from(format!("max-age={}", config.tls.hsts.as_secs()))
                 .expect("digits are a valid header value")
         });
+        let routes = config
+            .routes
+            .iter()
+            .zip(upstream::for_routes(&config.routes))
+            .map(|(route, upstream)| {
+                Arc::new(ServedRoute {
+                    route: route.clone(),
+                    upstream,
+                    metrics: metrics.route(&route.path),
+                    log_path: Arc::from(route.path.as_str()),
+                    log_upstream: Arc::from(route.upstream.as_str()),
+                })
+            })
+            .collect();
         Ok(Gateway {
             router: Router::new(&config.routes),
-            upstreams: Upstreams::new(&config.routes),
+            routes,
+            unrouted: metrics.route("-"),
             auth,
             hsts,
             tls,
@@ -141,12 +187,12 @@ impl Gateway {
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         in_flight: InFlight,
     ) -> Response<Body> {
         let request_id = request_id(req.headers());
         let mut log = AccessLog::new(
-            peer,
+            peer.addr,
             req.method().clone(),
             req.uri().path(),
             request_id.clone(),
@@ -173,18 +219,16 @@ impl Gateway {
             .headers_mut()
             .insert(X_REQUEST_ID.clone(), log.request_id.clone());
         log.status = response.status();
-        self.metrics.request(
-            log.route.as_deref().unwrap_or("-"),
-            log.status.as_u16(),
-            log.start.elapsed(),
-        );
+        let metrics = log.route.as_ref().map_or(&self.unrouted, |r| &r.metrics);
+        self.metrics
+            .request(metrics, log.status.as_u16(), log.start.elapsed());
         response.map(|body| LoggedBody::new(body, log, in_flight).boxed())
     }
 
     async fn proxy(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         log: &mut AccessLog,
     ) -> Result<Response<Body>, ProxyError> {
         let checked = self.request_filter(&req, &log.request_id)?;
@@ -197,17 +241,18 @@ impl Gateway {
                 auth: &self.auth,
                 app_name: &self.config.server.app_name,
                 host: &checked.host,
-                peer,
+                peer: peer.addr,
             };
             return endpoints::handle(call, &checked.path.matching, req).await;
         }
 
-        let route = self
+        let served = self
             .router
             .find(Some(&checked.host), &checked.path.matching)
+            .map(|i| &self.routes[i])
             .ok_or(ProxyError::NoRoute)?;
-        log.route = Some(route.path.clone());
-        log.upstream = Some(route.upstream.to_string());
+        log.route = Some(served.clone());
+        let route = &served.route;
 
         let identity = self.auth.authorize(route, req.headers()).await?;
         log.user = identity.as_ref().map(|i| i.user.clone());
@@ -224,8 +269,8 @@ impl Gateway {
             client_upgrade.is_some(),
         )?;
         let sent = std::time::Instant::now();
-        let mut response = self.upstreams.send(route, upstream_req).await?;
-        self.metrics.upstream(&route.path, sent.elapsed());
+        let mut response = served.upstream.send(route, upstream_req).await?;
+        served.metrics.upstream(sent.elapsed());
 
         if let (Some(client), http::StatusCode::SWITCHING_PROTOCOLS) =
             (client_upgrade, response.status())
@@ -279,7 +324,7 @@ impl Gateway {
         req: Request<Incoming>,
         route: &Route,
         checked: &Checked,
-        peer: SocketAddr,
+        peer: &Peer,
         identity: Option<&Identity>,
         websocket: bool,
     ) -> Result<Request<Body>, ProxyError> {
@@ -293,7 +338,11 @@ impl Gateway {
             &[&names.user, &names.email, &names.groups],
         );
         headers::strip_session_cookie(&mut parts.headers, &self.config.session.cookie_name);
-        headers::set_forwarded_headers(&mut parts.headers, peer.ip(), Some(&checked.host));
+        headers::set_forwarded_headers(
+            &mut parts.headers,
+            &peer.forwarded_for,
+            Some(&checked.host),
+        );
         parts
             .headers
             .insert(X_REQUEST_ID.clone(), checked.request_id.clone());
@@ -336,17 +385,21 @@ impl Gateway {
             None => body.map_err(Into::into).boxed(),
         };
 
-        let path_and_query = match parts.uri.query() {
-            Some(query) => format!("{}?{query}", checked.path.forward),
-            None => checked.path.forward.clone(),
+        let path_and_query = match parts.uri.path_and_query() {
+            // Already normal (the usual case): reused as it is, no copy.
+            Some(original) if original.path() == checked.path.forward => original.clone(),
+            _ => {
+                let text = match parts.uri.query() {
+                    Some(query) => format!("{}?{query}", checked.path.forward),
+                    None => checked.path.forward.clone(),
+                };
+                PathAndQuery::try_from(text).map_err(|_| ProxyError::BadRequest("uri"))?
+            }
         };
         parts.uri = Uri::builder()
             .scheme(Scheme::HTTP)
             .authority(route.upstream.clone())
-            .path_and_query(
-                PathAndQuery::try_from(path_and_query)
-                    .map_err(|_| ProxyError::BadRequest("uri"))?,
-            )
+            .path_and_query(path_and_query)
             .build()
             .map_err(|_| ProxyError::BadRequest("uri"))?;
         parts.version = Version::HTTP_11;

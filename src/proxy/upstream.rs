@@ -18,22 +18,28 @@ use crate::error::ProxyError;
 /// How long an unused upstream connection stays in the pool.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One pooled client per distinct connect timeout (the connector owns it).
-pub struct Upstreams {
-    clients: HashMap<Duration, Client<HttpConnector, Body>>,
+/// A pooled keep-alive client to a route's upstream.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
 }
 
-impl Upstreams {
-    pub fn new(routes: &[Route]) -> Self {
-        let mut clients = HashMap::new();
-        for route in routes {
-            clients
+/// One [`Upstream`] per route, in the order of `routes`; routes with the
+/// same connect timeout (the connector owns it) share one pool.
+pub fn for_routes(routes: &[Route]) -> Vec<Upstream> {
+    let mut clients: HashMap<Duration, Client<HttpConnector, Body>> = HashMap::new();
+    routes
+        .iter()
+        .map(|route| Upstream {
+            client: clients
                 .entry(route.connect_timeout)
-                .or_insert_with(|| client(route.connect_timeout));
-        }
-        Upstreams { clients }
-    }
+                .or_insert_with(|| client(route.connect_timeout))
+                .clone(),
+        })
+        .collect()
+}
 
+impl Upstream {
     /// Sends `req` (its URI already absolute, pointing at the upstream) and
     /// waits for the response head at most `route.response_timeout`.
     pub async fn send(
@@ -41,11 +47,7 @@ impl Upstreams {
         route: &Route,
         req: Request<Body>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let client = match self.clients.get(&route.connect_timeout) {
-            Some(client) => client,
-            None => return Err(ProxyError::UpstreamUnreachable),
-        };
-        match tokio::time::timeout(route.response_timeout, client.request(req)).await {
+        match tokio::time::timeout(route.response_timeout, self.client.request(req)).await {
             Err(_) => Err(ProxyError::UpstreamTimeout),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, Tracked, Verdict};
 use super::Shared;
+use crate::proxy::Peer;
 
 /// Serves one accepted TCP connection to completion. The connection's TLS
 /// and timeouts come from the config generation current at accept; each
@@ -45,10 +46,12 @@ pub async fn serve(
 
     let activity = Activity::new();
     let service_activity = activity.clone();
+    let client = Peer::new(peer);
     let service = service_fn(move |req| {
         let in_flight = service_activity.request_started();
         let gateway = shared.gateway.load_full();
-        async move { Ok::<_, Infallible>(gateway.handle(req, peer, in_flight).await) }
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(gateway.handle(req, &client, in_flight).await) }
     });
 
     // Room past `max_header_bytes`, so that a head just over it reaches the
