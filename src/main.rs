@@ -169,10 +169,20 @@ fn serve(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.server.workers)
-        .enable_all()
-        .build();
+    // One worker: a single-threaded scheduler, which runs ready tasks in
+    // order instead of jumping to the one just woken (the multi-threaded
+    // scheduler's LIFO slot), so that the session lookups of many ready
+    // connections reach Redis in one write rather than one write each.
+    let runtime = match config.server.workers {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    }
+    .enable_all()
+    .build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {

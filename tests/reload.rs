@@ -319,7 +319,10 @@ on_both_stores! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_config_logs_reload_refused_and_keeps_serving() {
     let backend = Backend::start().await;
+    // One worker: the binary runs a single-threaded runtime then, and
+    // reloading (a blocking task) and draining must work on it too.
     let files = gatehouse::builder()
+        .section("[server]\nworkers = 1\n")
         .route(gatehouse::route("/app", &backend.url(), "public"))
         .write();
     let ports = fix_ports(&files.config);
