@@ -51,7 +51,9 @@ pub async fn serve(
         let in_flight = service_activity.request_started();
         let gateway = shared.gateway.load_full();
         let client = client.clone();
-        async move { Ok::<_, Infallible>(gateway.handle(req, &client, in_flight).await) }
+        // Boxed: the request's future is large, and hyper moves it (into an
+        // HTTP/2 stream's task, for one) several times per request.
+        Box::pin(async move { Ok::<_, Infallible>(gateway.handle(req, &client, in_flight).await) })
     });
 
     // Room past `max_header_bytes`, so that a head just over it reaches the
