@@ -6,7 +6,8 @@
 //! [`Tracked`] wraps the connection's I/O and notes when bytes arrive; the
 //! request service counts requests in flight with [`InFlight`] guards. A
 //! read while no request is in flight starts a request head; the head is
-//! complete when the service is called.
+//! complete when the service is called. A connection is idle from the end
+//! of its last request (or from its start); writes need no bookkeeping.
 
 use std::io;
 use std::pin::Pin;
@@ -23,8 +24,9 @@ use tokio::time::Instant;
 pub struct Activity {
     start: Instant,
     in_flight: AtomicUsize,
-    /// Milliseconds since `start` of the last byte read or written.
-    last_io: AtomicU64,
+    /// Milliseconds since `start` at which the connection last became idle
+    /// (its last request ended, or it was opened).
+    idle_since: AtomicU64,
     /// Milliseconds since `start` (plus one, so 0 means none) at which the
     /// first byte of a request head arrived while nothing was in flight.
     head_started: AtomicU64,
@@ -46,7 +48,7 @@ impl Activity {
         Arc::new(Activity {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            last_io: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
         })
     }
@@ -59,18 +61,18 @@ impl Activity {
         self.start + Duration::from_millis(ms)
     }
 
+    /// Bytes arrived. Only the first byte of a head while nothing is in
+    /// flight matters (it starts the `client_header` clock): reads during a
+    /// request, or of the rest of a head, cost no clock read.
     fn on_read(&self) {
-        let now = self.now_ms();
-        self.last_io.store(now, Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Acquire) == 0 {
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_started.load(Ordering::Acquire) == 0
+        {
+            let now = self.now_ms();
             let _ =
                 self.head_started
                     .compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
         }
-    }
-
-    fn on_write(&self) {
-        self.last_io.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// Marks a request head as complete; the guard ends the request when
@@ -97,7 +99,7 @@ impl Activity {
             // A request is being served; its own timeouts bound it.
             return Verdict::CheckAt(self.at(now + idle.as_millis() as u64));
         }
-        let deadline = self.last_io.load(Ordering::Relaxed) + idle.as_millis() as u64;
+        let deadline = self.idle_since.load(Ordering::Relaxed) + idle.as_millis() as u64;
         if now >= deadline {
             Verdict::Idle
         } else {
@@ -113,7 +115,7 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.last_io.store(self.0.now_ms(), Ordering::Relaxed);
+        self.0.idle_since.store(self.0.now_ms(), Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -151,11 +153,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.on_write();
-        }
-        poll
+        Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -163,11 +161,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.on_write();
-        }
-        poll
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
