@@ -11,6 +11,9 @@
 # each enforcing a real session (cookie from a real login) on every request.
 # Pinning: the proxies under test share CPU 0; the load generator, the
 # backend and Redis share CPU 1 (2 cores: the cleanest split available).
+# During each HTTP/1.1 run the report shows how busy each core was: the
+# proxy's core (cpu0) should be the saturated one, else the numbers measure
+# the load side rather than the proxy.
 # Targets alternate within every round (A B C D, A B C D, ...), and the
 # report gives per-target medians and the median of the per-round ratios.
 # Every security check stays on in every gatehouse set-up.
@@ -148,6 +151,11 @@ TARGETS=(nginx gh_cache gh_nocache gh_memory)
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 
+cpu_ticks() { awk '/^cpu[01] / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; printf "%d %d ", idle, total }' /proc/stat; }
+busy_pct() { # ticks-before ticks-after → "cpu0% cpu1%"
+    python3 -c 'import sys; a = list(map(int, sys.argv[1].split())); b = list(map(int, sys.argv[2].split()))
+print(" ".join(f"{100 * (1 - (b[i] - a[i]) / max(1, b[i + 1] - a[i + 1])):.0f}" for i in (0, 2)))' "$1" "$2"
+}
 wrk_run() { # target extra-header → "rps p50_ms p99_ms"
     local t=$1 extra=${2:-}
     local args=(-t1 -c"$CONNS" -d"${DURATION}s" --latency -H "Cookie: ${COOKIE[$t]}")
@@ -165,8 +173,10 @@ h2_run() { # target → "rps mean_ms"
 
 for round in $(seq "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do
+        before=$(cpu_ticks)
         read -r rps p50 p99 <<<"$(wrk_run "$t")"
         echo -e "$round\t$t\th1\t$rps\t$p50\t$p99" >> "$RESULTS"
+        echo -e "$round\t$t\tcpu\t0\t$(busy_pct "$before" "$(cpu_ticks)" | tr ' ' '\t')" >> "$RESULTS"
         read -r rps mean <<<"$(h2_run "$t")"
         echo -e "$round\t$t\th2\t$rps\t$mean\t-" >> "$RESULTS"
         read -r rps _ _ <<<"$(wrk_run "$t" "Connection: close")"
@@ -188,10 +198,21 @@ by = collections.defaultdict(list)
 for r, t, kind, rps, a, b in rows:
     by[(t, kind)].append((int(r), float(rps), a, b))
 def med(xs): return st.median(xs) if xs else float("nan")
+def ms(v):  # h2load's "23.08ms" / "950.12us"
+    return float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-2]) if v.endswith("ms") else float(v[:-1]) * 1000
 targets = ["nginx", "gh_cache", "gh_nocache", "gh_memory"]
-print(f"{'target':12} {'h1 rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'h2 rps':>9} {'h2 mean':>8} {'hs/s':>7} | ratios vs nginx (median of per-round): h1 h2 hs")
+print("per round (h1 rps, h1 p99 ms, h2 rps, handshakes/s):")
+for r in sorted({int(x[0]) for x in rows}):
+    cells = []
+    for t in targets:
+        get = lambda kind: [x for x in by[(t, kind)] if x[0] == r]
+        h1, h2, hs = get("h1"), get("h2"), get("handshake")
+        cells.append(f"{t} {h1[0][1]:.0f} {float(h1[0][3]):.2f} {h2[0][1]:.0f} {hs[0][1]:.0f}")
+    print(f"  {r}: " + " | ".join(cells))
+print()
+print(f"{'target':12} {'h1 rps':>9} {'p50 ms':>7} {'p99 ms':>7} {'h2 rps':>9} {'h2 mean':>8} {'hs/s':>7} {'cpu0%':>6} {'cpu1%':>6} | ratios vs nginx (median of per-round): h1 h2 hs")
 for t in targets:
-    h1, h2, hs = by[(t, "h1")], by[(t, "h2")], by[(t, "handshake")]
+    h1, h2, hs, cpu = by[(t, "h1")], by[(t, "h2")], by[(t, "handshake")], by[(t, "cpu")]
     def ratio(kind):
         per = []
         for (r, rps, _, _) in by[(t, kind)]:
@@ -199,7 +220,8 @@ for t in targets:
             if base and base[0] > 0: per.append(rps / base[0])
         return med(per)
     print(f"{t:12} {med([x[1] for x in h1]):9.0f} {med([float(x[2]) for x in h1]):7.3f} {med([float(x[3]) for x in h1]):7.3f} "
-          f"{med([x[1] for x in h2]):9.0f} {h2[0][2] if h2 else '-':>8} {med([x[1] for x in hs]):7.0f} | "
+          f"{med([x[1] for x in h2]):9.0f} {med([ms(x[2]) for x in h2]):6.2f}ms {med([x[1] for x in hs]):7.0f} "
+          f"{med([float(x[2]) for x in cpu]):6.0f} {med([float(x[3]) for x in cpu]):6.0f} | "
           f"{ratio('h1'):.2f} {ratio('h2'):.2f} {ratio('handshake'):.2f}")
 EOF
 
@@ -223,8 +245,10 @@ idle_per_conn() { # port pid → KiB per idle TLS connection
 }
 echo "gh_memory: $(idle_per_conn "${PORT[gh_memory]}" "$PID_gh_memory") KiB per idle TLS connection ($IDLE_CONNS open)"
 echo "nginx worker: $(idle_per_conn "$NGINX" "$(nginx_worker)") KiB per idle TLS connection ($IDLE_CONNS open)"
-before=$(rss_kb "$PID_gh_memory"); wrk_run gh_memory >/dev/null; wrk_run gh_memory >/dev/null; after=$(rss_kb "$PID_gh_memory")
-echo "gh_memory RSS across two more load runs: $before → $after KiB (growth = leak suspect)"
+# Leak check: RSS after one load run, then after three more (each settled).
+wrk_run gh_memory >/dev/null; sleep 2; before=$(rss_kb "$PID_gh_memory")
+for _ in 1 2 3; do wrk_run gh_memory >/dev/null; done; sleep 2; after=$(rss_kb "$PID_gh_memory")
+echo "gh_memory RSS after a load run: $before KiB; after three more: $after KiB (growth = leak suspect)"
 
 if [[ $MILLION == 1 ]]; then
     echo
