@@ -73,9 +73,6 @@ pub(crate) struct ServedRoute {
     route: Route,
     upstream: Upstream,
     metrics: RouteMetrics,
-    /// The route's path prefix and upstream, as the access log shows them.
-    log_path: Arc<str>,
-    log_upstream: Arc<str>,
 }
 
 /// The client at the other end of a connection, as requests on it are
@@ -148,8 +145,6 @@ impl Gateway {
                     route: route.clone(),
                     upstream,
                     metrics: metrics.route(&route.path),
-                    log_path: Arc::from(route.path.as_str()),
-                    log_upstream: Arc::from(route.upstream.as_str()),
                 })
             })
             .collect();
