@@ -2,7 +2,7 @@
 # gatehouse vs nginx, side by side in one run.
 #
 #   bash bench/run.sh            # ROUNDS=3 DURATION=10 by default
-#   ROUNDS=5 DURATION=20 MILLION=1 bash bench/run.sh
+#   ROUNDS=10 DURATION=4 MILLION=1 bash bench/run.sh   # many short rounds: steadier medians
 #
 # Starts, all on 127.0.0.1: a backend (nginx, 1 worker, fixed 1 KiB body),
 # redis-server, nginx as a TLS reverse proxy to the backend (1 worker,
