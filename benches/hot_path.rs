@@ -49,7 +49,7 @@ use tokio::net::TcpListener;
 
 use common::client::{https_client, https_url, tls_connect};
 use common::gatehouse::{self, ConfigDir, PASSWORD};
-use common::login::{cookie_set, hidden_input, session, CSRF_COOKIE, LOGIN, SESSION_COOKIE};
+use common::login::{cookie_set, csrf_token_at, login_post, session, LOGIN, SESSION_COOKIE};
 use common::metrics::{series, CACHE_HITS};
 use common::process::{fix_ports, BIN};
 use common::redis::RedisServer;
@@ -287,19 +287,8 @@ async fn run(set_up: &SetUp, backend: SocketAddr, measured: Option<Protocol>) ->
 async fn login(https: SocketAddr) -> String {
     let client = https_client(https);
     let url = https_url(https, LOGIN);
-    let form = client.get(&url).send().await.expect("GET the login form");
-    let csrf = cookie_set(&form, CSRF_COOKIE).expect("the form sets a CSRF cookie");
-    let page = form.text().await.expect("the login page");
-    let token = hidden_input(&page, "csrf").expect("the form has a csrf field");
-    let resp = client
-        .post(&url)
-        .header(COOKIE, format!("{CSRF_COOKIE}={csrf}"))
-        .form(&[
-            ("username", USER),
-            ("password", PASSWORD),
-            ("csrf", &token),
-            ("rd", "/"),
-        ])
+    let token = csrf_token_at(&client, &url).await;
+    let resp = login_post(&client, &url, &token, USER, PASSWORD, "/")
         .send()
         .await
         .expect("POST the login form");

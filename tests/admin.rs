@@ -16,7 +16,7 @@ use common::backend::Backend;
 use common::client::{https_client, tls_connect};
 use common::gatehouse::{self, Gatehouse, PASSWORD};
 use common::login::cookie_set;
-use common::login::{api_get, csrf_token, login, start_ready, CSRF_COOKIE, LOGIN, SESSION_COOKIE};
+use common::login::{api_get, csrf_token, login, login_post, start_ready, LOGIN, SESSION_COOKIE};
 use common::metrics::{admin_get, scrape, series, value};
 use common::poll::eventually;
 use common::process;
@@ -45,16 +45,8 @@ fn stdout(out: &Output) -> String {
 /// Logs `user` in with a `User-Agent` of our choosing; returns the session id.
 async fn login_as(client: &Client, g: &Gatehouse, user: &str, agent: &str) -> String {
     let token = csrf_token(client, g).await;
-    let resp = client
-        .post(g.url(LOGIN))
-        .header(COOKIE, format!("{CSRF_COOKIE}={token}"))
+    let resp = login_post(client, &g.url(LOGIN), &token, user, PASSWORD, "/")
         .header(USER_AGENT, agent)
-        .form(&[
-            ("username", user),
-            ("password", PASSWORD),
-            ("rd", "/"),
-            ("csrf", &token),
-        ])
         .send()
         .await
         .unwrap();

@@ -15,8 +15,8 @@ use common::backend::Backend;
 use common::client::{https_client, https_client_builder, raw_request, tls_connect};
 use common::gatehouse::{self, Gatehouse, PASSWORD};
 use common::login::{
-    cookie_set, csrf_token, hidden_input, login, login_ok, set_cookies, start_ready, whoami,
-    TestStore, CSRF_COOKIE, LOGIN, SESSION_COOKIE,
+    cookie_set, csrf_token, hidden_input, login, login_ok, login_post, set_cookies, start_ready,
+    whoami, TestStore, CSRF_COOKIE, LOGIN, SESSION_COOKIE,
 };
 
 const WRONG_CREDENTIALS: &str = "Incorrect username or password.";
@@ -281,16 +281,8 @@ async fn cross_site_posts_are_refused(store: TestStore) {
         ("sec-fetch-site", "cross-site"),
     ] {
         let token = csrf_token(&client, &g).await;
-        let resp = client
-            .post(g.url(LOGIN))
-            .header(COOKIE, format!("{CSRF_COOKIE}={token}"))
+        let resp = login_post(&client, &g.url(LOGIN), &token, "alice", PASSWORD, "/")
             .header(name, value)
-            .form(&[
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("rd", "/"),
-                ("csrf", &token),
-            ])
             .send()
             .await
             .unwrap();
@@ -300,17 +292,9 @@ async fn cross_site_posts_are_refused(store: TestStore) {
 
     // The same post from our own origin works.
     let token = csrf_token(&client, &g).await;
-    let resp = client
-        .post(g.url(LOGIN))
-        .header(COOKIE, format!("{CSRF_COOKIE}={token}"))
+    let resp = login_post(&client, &g.url(LOGIN), &token, "alice", PASSWORD, "/")
         .header(ORIGIN, format!("https://localhost:{}", g.https.port()))
         .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("rd", "/"),
-            ("csrf", &token),
-        ])
         .send()
         .await
         .unwrap();

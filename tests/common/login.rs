@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, COOKIE, SET_COOKIE};
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 
 use super::gatehouse::{Builder, Gatehouse};
 use super::poll::eventually;
@@ -94,7 +94,12 @@ pub async fn readyz(g: &Gatehouse) -> StatusCode {
 /// Fetches the login form and returns its CSRF token, checking that the
 /// page's hidden input and the cookie carry the same one.
 pub async fn csrf_token(client: &Client, g: &Gatehouse) -> String {
-    let resp = client.get(g.url(LOGIN)).send().await.expect("login form");
+    csrf_token_at(client, &g.url(LOGIN)).await
+}
+
+/// [`csrf_token`] from the login form at `login_url`.
+pub async fn csrf_token_at(client: &Client, login_url: &str) -> String {
+    let resp = client.get(login_url).send().await.expect("login form");
     assert_eq!(resp.status(), StatusCode::OK);
     let cookie = cookie_set(&resp, CSRF_COOKIE).expect("the form sets a CSRF cookie");
     let page = resp.text().await.unwrap();
@@ -120,18 +125,31 @@ pub async fn login(
     rd: &str,
 ) -> Response {
     let token = csrf_token(client, g).await;
+    login_post(client, &g.url(LOGIN), &token, user, password, rd)
+        .send()
+        .await
+        .expect("login post")
+}
+
+/// The login form's POST to `login_url` as a browser builds it: `token` in
+/// the `csrf` field and in its cookie. Add headers before sending it.
+pub fn login_post(
+    client: &Client,
+    login_url: &str,
+    token: &str,
+    user: &str,
+    password: &str,
+    rd: &str,
+) -> RequestBuilder {
     client
-        .post(g.url(LOGIN))
+        .post(login_url)
         .header(COOKIE, format!("{CSRF_COOKIE}={token}"))
         .form(&[
             ("username", user),
             ("password", password),
             ("rd", rd),
-            ("csrf", &token),
+            ("csrf", token),
         ])
-        .send()
-        .await
-        .expect("login post")
 }
 
 /// Logs `user` in with the harness password and returns the session id.
